@@ -1,0 +1,48 @@
+"""Collectors: one module per kind of source, all behind one small interface.
+
+A collector is a function `collect(request) -> Iterator[Event]`: given a source, its saved cursor
+and the safe HTTP client, it yields `Item`, `Seen`, `Gone` and `Problem` events and, last, one
+`NextCursor` (see harvester.items). It never touches the database: the pipeline saves what it
+yields and stores the cursor only once the items are committed. Parsing is done by pure
+`parse_*` functions that tests feed recorded bodies with no HTTP at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Protocol
+
+from harvester.http import Http
+from harvester.items import Gone, Item, NextCursor, Problem, Seen
+from harvester.registry import SourceSpec
+from harvester.settings import Settings
+
+Event = Item | Seen | Gone | Problem | NextCursor
+
+
+@dataclass(frozen=True)
+class CollectRequest:
+    source: SourceSpec
+    cursor: dict
+    http: Http
+    settings: Settings
+    # ETag / Last-Modified of pages already stored, by URL (website collector).
+    validators: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+
+
+class Collector(Protocol):
+    def __call__(self, request: CollectRequest) -> Iterator[Event]: ...
+
+
+def collector_for(platform: str) -> Collector | None:
+    """The collector of a platform, or None when ccqm cannot collect it yet."""
+    from harvester.collectors import bluesky, feed, mastodon, website
+
+    collectors: dict[str, Callable[[CollectRequest], Iterator[Event]]] = {
+        "website": website.collect,
+        "feed": feed.collect,
+        "youtube": feed.collect_youtube,
+        "mastodon": mastodon.collect,
+        "bluesky": bluesky.collect,
+    }
+    return collectors.get(platform)

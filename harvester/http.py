@@ -1,0 +1,255 @@
+"""The one HTTP seam: every request ccqm makes goes through `build_client`.
+
+Organisations supply their own URLs, so every URL is untrusted. The client:
+  - fetches only http(s) URLs whose host resolves to public addresses (the SSRF guard), unless an
+    address is inside `http.allow_networks` (the demo and tests allow 127.0.0.1 there); IPv4
+    hidden in IPv6 (mapped, 6to4, NAT64, Teredo) and numeric spellings are checked as what they are;
+  - follows at most `max_redirects` redirects itself, checking every hop the same way;
+  - caps the body (after decompression) and the whole request's time;
+  - retries connection errors, 5xx and 429 with exponential backoff and jitter, honouring a capped
+    `Retry-After`;
+  - waits `delay_seconds` (or robots' Crawl-delay) between requests to one host;
+  - sends our User-Agent, and asks robots.txt before fetching a page (not for API calls).
+Tests pass an httpx transport (and a resolver) in; nothing else in ccqm builds an httpx client.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import ipaddress
+import random
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from harvester.errors import BlockedURLError, FetchError, HTTPStatusError, RobotsDeniedError, TooLargeError
+from harvester.items import utcnow
+from harvester.robots import RobotsCache
+from harvester.settings import HarvestSettings, HttpSettings
+
+Resolver = Callable[[str], list[str]]
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def system_resolver(host: str) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as exc:
+        raise OSError(f"could not resolve host {host!r} ({exc.strerror})") from None
+    return sorted({info[4][0] for info in infos})
+
+
+def embedded_ipv4(addr: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries (mapped, 6to4, NAT64, Teredo), if any."""
+    if addr.ipv4_mapped:
+        return addr.ipv4_mapped
+    if addr.sixtofour:
+        return addr.sixtofour
+    if addr in NAT64:
+        return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+    if addr.teredo:
+        return addr.teredo[1]
+    return None
+
+
+@dataclass(frozen=True)
+class Response:
+    """A fetched response with its whole (capped) body."""
+
+    url: str  # after redirects
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    fetched_at: dt.datetime
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    @property
+    def charset(self) -> str | None:
+        for part in self.headers.get("content-type", "").split(";")[1:]:
+            key, _, value = part.partition("=")
+            if key.strip().lower() == "charset":
+                return value.strip().strip('"') or None
+        return None
+
+
+@dataclass
+class Http:
+    """The safe client. Build it with `build_client`; close it when done."""
+
+    settings: HttpSettings
+    harvest: HarvestSettings
+    client: httpx.Client
+    resolve: Resolver = system_resolver
+    sleep: Callable[[float], None] = time.sleep
+    robots: RobotsCache = field(init=False)
+    _next_slot: dict[str, float] = field(default_factory=dict, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def __post_init__(self) -> None:
+        self.robots = RobotsCache(self)
+        self._allowed = tuple(ipaddress.ip_network(n, strict=False) for n in self.settings.allow_networks)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> "Http":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- the guard -------------------------------------------------------------------------------
+    def check_url(self, url: str) -> None:
+        """Raise BlockedURLError unless `url` is http(s) and every address of its host is allowed."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise BlockedURLError(f"scheme {parts.scheme or 'none'!r} is not allowed", url=url)
+        if not parts.hostname:
+            raise BlockedURLError("no host", url=url)
+        try:
+            addresses = self.resolve(parts.hostname)
+        except OSError as exc:
+            raise FetchError(str(exc), url=url) from None
+        if not addresses:
+            raise FetchError("host has no address", url=url)
+        for text in addresses:
+            addr = ipaddress.ip_address(text.split("%")[0])
+            if any(addr in net for net in self._allowed):
+                continue
+            inner = embedded_ipv4(addr) if isinstance(addr, ipaddress.IPv6Address) else None
+            if not addr.is_global or (inner is not None and not inner.is_global):
+                raise BlockedURLError(f"address {addr} is not public (not in http.allow_networks)", url=url)
+
+    # -- politeness ------------------------------------------------------------------------------
+    def _wait_turn(self, url: str) -> None:
+        host = urlsplit(url).netloc.lower()
+        delay = max(self.harvest.delay_seconds,
+                    min(self.robots.crawl_delay(url) or 0.0, self.harvest.max_crawl_delay_seconds))
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next_slot.get(host, 0.0))
+            self._next_slot[host] = start + delay
+        if start > now:
+            self.sleep(start - now)
+
+    # -- fetching --------------------------------------------------------------------------------
+    def get(self, url: str, *, headers: dict[str, str] | None = None, params: dict | None = None,
+            robots: bool = True) -> Response:
+        """GET with every rule applied. Returns 2xx, 304, 404 and 410 responses; raises otherwise."""
+        if params:
+            url = str(httpx.URL(url, params=params))
+        attempt = 0
+        while True:
+            try:
+                response = self._get_following(url, headers or {}, robots)
+            except FetchError as exc:
+                if not exc.retryable or attempt >= self.settings.retries:
+                    raise
+                self.sleep(self._backoff(attempt, getattr(exc, "retry_after", None)))
+                attempt += 1
+                continue
+            return response
+
+    def get_json(self, url: str, *, params: dict | None = None, headers: dict[str, str] | None = None):
+        """GET an API URL (robots.txt does not govern APIs) and parse its JSON body."""
+        import json
+
+        response = self.get(url, params=params, headers={"Accept": "application/json", **(headers or {})},
+                            robots=False)
+        if response.status >= 400:
+            raise HTTPStatusError(f"HTTP {response.status}", url=response.url, status=response.status)
+        try:
+            return json.loads(response.body), response
+        except ValueError as exc:
+            raise FetchError(f"malformed JSON ({exc})", url=response.url) from None
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.settings.max_retry_after_seconds)
+        return self.settings.backoff_seconds * (2 ** attempt) * random.uniform(0.5, 1.5)
+
+    def _get_following(self, url: str, headers: dict[str, str], robots: bool) -> Response:
+        deadline = time.monotonic() + self.settings.deadline_seconds
+        seen: set[str] = set()
+        for _ in range(self.settings.max_redirects + 1):
+            self.check_url(url)
+            if robots and not self.robots.allowed(url):
+                raise RobotsDeniedError("disallowed by robots.txt", url=url)
+            if url in seen:
+                raise FetchError("redirect loop", url=url)
+            seen.add(url)
+            self._wait_turn(url)
+            response = self._get_once(url, headers, deadline)
+            if response.status in (301, 302, 303, 307, 308) and "location" in response.headers:
+                url = urljoin(url, response.headers["location"])
+                continue
+            return response
+        raise FetchError(f"more than {self.settings.max_redirects} redirects", url=url)
+
+    def _get_once(self, url: str, headers: dict[str, str], deadline: float) -> Response:
+        cap = self.settings.max_body_bytes
+        try:
+            with self.client.stream("GET", url, headers=headers) as r:
+                declared = r.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > cap:
+                    raise TooLargeError(f"body of {declared} bytes is over the {cap}-byte cap", url=url)
+                chunks, size = [], 0
+                for chunk in r.iter_bytes():
+                    size += len(chunk)
+                    if size > cap:
+                        raise TooLargeError(f"body is over the {cap}-byte cap", url=url)
+                    if time.monotonic() > deadline:
+                        raise FetchError(f"took longer than {self.settings.deadline_seconds:g} s", url=url)
+                    chunks.append(chunk)
+                resp_headers = {k.lower(): v for k, v in r.headers.items()}
+                status = r.status_code
+        except httpx.TimeoutException:
+            raise FetchError("timed out", url=url) from None
+        except httpx.DecodingError as exc:
+            raise FetchError(f"could not decode body ({exc})", url=url) from None
+        except httpx.TransportError as exc:
+            raise FetchError(f"connection failed ({exc.__class__.__name__}: {exc})", url=url) from None
+        if status in (429,) or status >= 500:
+            error = HTTPStatusError(f"HTTP {status}", url=url, status=status)
+            error.retry_after = _retry_after(resp_headers.get("retry-after"))
+            raise error
+        if status >= 400 and status not in (404, 410):
+            raise HTTPStatusError(f"HTTP {status}", url=url, status=status)
+        return Response(url=url, status=status, headers=resp_headers, body=b"".join(chunks), fetched_at=utcnow())
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - utcnow()).total_seconds())
+
+
+def build_client(settings: HttpSettings, harvest: HarvestSettings | None = None, *,
+                 transport: httpx.BaseTransport | None = None, resolve: Resolver | None = None,
+                 sleep: Callable[[float], None] | None = None) -> Http:
+    """The safe client every collector uses; tests pass a transport and a resolver."""
+    timeout = httpx.Timeout(settings.read_timeout_seconds, connect=settings.connect_timeout_seconds)
+    client = httpx.Client(
+        transport=transport or httpx.HTTPTransport(retries=1),
+        timeout=timeout,
+        follow_redirects=False,
+        headers={"User-Agent": settings.user_agent},
+        trust_env=False,  # proxies from the environment would bypass the address checks
+    )
+    return Http(settings=settings, harvest=harvest or HarvestSettings(), client=client,
+                resolve=resolve or system_resolver, sleep=sleep or time.sleep)

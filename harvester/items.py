@@ -1,0 +1,114 @@
+"""What collectors yield: normalised items with their raw snapshot, and the events around them.
+
+A collector yields, for one source, any number of:
+  Item        a piece of evidence with the raw body it came from (a `Snapshot`)
+  Seen        an item already stored that is still there, unchanged (a 304, a known post id)
+  Gone        an item that now answers 404/410: kept as evidence, marked gone
+  Problem     one URL failed; the source goes on
+and last one `NextCursor`, saved only after everything before it is committed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+SCHEME_TAG = re.compile(r"(?<![\w@#])[@#]iccqm\b", re.IGNORECASE)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def sha256(data: bytes | str) -> str:
+    return hashlib.sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
+
+
+def item_id(platform: str, native_id: str) -> str:
+    """A stable id: the same post or page reached twice by one platform is one item.
+
+    A feed entry and the web page it links to stay two items (their texts differ); the scorer
+    counts them as one piece of evidence through their shared URL.
+    """
+    return sha256(f"{platform}:{native_id}")[:24]
+
+
+def tags_scheme(*texts: str | None) -> bool:
+    """Whether any text tags the scheme (@iCCQM or #iCCQM, any case)."""
+    return any(t and SCHEME_TAG.search(t) for t in texts)
+
+
+def normalise_text(text: str) -> str:
+    """Text with NULs removed and runs of blank space folded, lines kept."""
+    text = text.replace("\x00", "")
+    lines = (re.sub(r"[ \t\r\f\v\u00a0]+", " ", line).strip() for line in text.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One fetched version of a body: what makes a citation provable after deletion."""
+
+    url: str
+    fetched_at: dt.datetime
+    status: int
+    content_type: str
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def hash(self) -> str:
+        return sha256(self.body)
+
+
+@dataclass(frozen=True)
+class Item:
+    org_id: str
+    source_id: str
+    platform: str
+    kind: str  # page, pdf, feed_entry, post
+    native_id: str  # canonical URL for pages and entries, the platform's URI for posts
+    url: str | None
+    title: str
+    text: str
+    published: dt.datetime | None = None
+    author: str | None = None
+    tags_scheme: bool = False
+    snapshot: Snapshot | None = None
+    # Conditional-request validators kept with the page so the next run can ask "changed?".
+    etag: str | None = None
+    last_modified: str | None = None
+
+    @property
+    def id(self) -> str:
+        return item_id(self.platform, self.native_id)
+
+    @property
+    def content_hash(self) -> str:
+        return sha256(f"{self.title}\n{self.text}")
+
+
+@dataclass(frozen=True)
+class Seen:
+    platform: str
+    native_id: str
+
+
+@dataclass(frozen=True)
+class Gone:
+    platform: str
+    native_id: str
+    status: int
+
+
+@dataclass(frozen=True)
+class Problem:
+    url: str
+    error: Exception
+
+
+@dataclass(frozen=True)
+class NextCursor:
+    value: dict

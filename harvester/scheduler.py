@@ -1,0 +1,53 @@
+"""`ccqm schedule`: the nightly harvest, score and dossiers, on the cron of `config/settings.toml`.
+
+APScheduler runs one job at a time (`max_instances=1`), coalesces missed runs into one, and
+allows a real misfire grace time (its default of one second silently skips a late run). The
+cron is read in the configured timezone (Europe/London by default), so 02:00 stays 02:00 across
+daylight-saving changes. No job store is used: the schedule lives in the settings.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from harvester.errors import ConfigError
+from harvester.settings import Settings
+
+
+def nightly(settings: Settings, echo: Callable[[str], None] = print) -> None:
+    """One nightly run: harvest everything, score, write the dossiers."""
+    from harvester.assess import score
+    from harvester.dossiers import write_dossiers
+    from harvester.pipeline import harvest
+
+    report = harvest(settings, settings.organisations)
+    echo(f"harvest {report.run_id}: {len(report.outcomes)} sources, {len(report.failed)} failed")
+    score(settings, settings.organisations)
+    echo(f"dossiers: {write_dossiers(settings, settings.organisations)}")
+
+
+def build_scheduler(settings: Settings, job: Callable[[], None], *, blocking: bool = True):
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.schedulers.blocking import BlockingScheduler
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        tz = ZoneInfo(settings.schedule.timezone)
+        trigger = CronTrigger.from_crontab(settings.schedule.cron, timezone=tz)
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(f"invalid schedule ({exc})", file=str(settings.config_dir / "settings.toml"),
+                          field="schedule.cron / schedule.timezone") from None
+    scheduler = (BlockingScheduler if blocking else BackgroundScheduler)(timezone=tz)
+    scheduler.add_job(job, trigger, id="nightly", max_instances=1, coalesce=True,
+                      misfire_grace_time=settings.schedule.misfire_grace_seconds, replace_existing=True)
+    return scheduler
+
+
+def run_schedule(settings: Settings, echo: Callable[[str], None] = print) -> None:
+    scheduler = build_scheduler(settings, lambda: nightly(settings, echo))
+    echo(f"ccqm schedule: nightly harvest on '{settings.schedule.cron}' ({settings.schedule.timezone}); Ctrl-C stops")
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        echo("ccqm schedule: stopped")

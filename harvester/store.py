@@ -1,0 +1,375 @@
+"""The DuckDB store: the only module that speaks SQL.
+
+Open it briefly for one unit of work (`with open_store(path) as store:`) and close it again, so
+that another process (a validator's `ccqm rescore`) can take the file in between. Opening applies
+any pending numbered migration, each in one transaction with the row that records it; a database
+newer than this code is refused rather than guessed at. Times are stored as naive UTC.
+
+Writes are idempotent: items upsert on their stable id and a snapshot is stored once per
+(item, body hash), so running the same harvest twice adds nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+import zlib
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+
+from harvester.errors import StoreError
+from harvester.items import Item, utcnow
+from harvester.registry import Organisation, SourceSpec
+from scoring.model import Classification, OrgScore, Override, classification_from_dict, org_score_from_dict
+
+MIGRATIONS: list[tuple[str, str]] = [
+    ("initial schema", """
+    CREATE TABLE organisations (
+        id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, kind VARCHAR NOT NULL, registered DATE,
+        claimed_step INTEGER, website VARCHAR, synced_at TIMESTAMP, active BOOLEAN DEFAULT TRUE);
+    CREATE TABLE sources (
+        id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, platform VARCHAR NOT NULL,
+        locator VARCHAR NOT NULL, cursor JSON, last_attempt TIMESTAMP, last_success TIMESTAMP,
+        last_error VARCHAR, last_error_at TIMESTAMP, items_total INTEGER DEFAULT 0);
+    CREATE TABLE items (
+        id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, source_id VARCHAR NOT NULL,
+        platform VARCHAR NOT NULL, kind VARCHAR NOT NULL, native_id VARCHAR NOT NULL, url VARCHAR,
+        author VARCHAR, title VARCHAR, text VARCHAR, published_at TIMESTAMP,
+        first_seen TIMESTAMP NOT NULL, last_seen TIMESTAMP NOT NULL, changed_at TIMESTAMP,
+        content_hash VARCHAR NOT NULL, tags_scheme BOOLEAN NOT NULL, gone_at TIMESTAMP,
+        etag VARCHAR, last_modified VARCHAR);
+    CREATE INDEX items_org ON items (org_id);
+    CREATE TABLE snapshots (
+        item_id VARCHAR NOT NULL, hash VARCHAR NOT NULL, url VARCHAR NOT NULL,
+        fetched_at TIMESTAMP NOT NULL, status INTEGER, content_type VARCHAR, headers JSON,
+        size INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (item_id, hash));
+    CREATE TABLE runs (
+        id VARCHAR PRIMARY KEY, command VARCHAR NOT NULL, started_at TIMESTAMP NOT NULL,
+        finished_at TIMESTAMP, status VARCHAR NOT NULL, counts JSON);
+    CREATE TABLE run_sources (
+        run_id VARCHAR NOT NULL, source_id VARCHAR NOT NULL, org_id VARCHAR NOT NULL,
+        new INTEGER, changed INTEGER, unchanged INTEGER, gone INTEGER, failed INTEGER,
+        status VARCHAR NOT NULL, seconds DOUBLE, PRIMARY KEY (run_id, source_id));
+    CREATE TABLE run_errors (
+        run_id VARCHAR NOT NULL, org_id VARCHAR, source_id VARCHAR, url VARCHAR,
+        error VARCHAR NOT NULL, message VARCHAR NOT NULL, occurred_at TIMESTAMP NOT NULL);
+    CREATE TABLE classifications (
+        item_id VARCHAR NOT NULL, content_hash VARCHAR NOT NULL, rubric_version VARCHAR NOT NULL,
+        result JSON NOT NULL, classified_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (item_id, content_hash, rubric_version));
+    CREATE TABLE score_runs (
+        id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, scored_at TIMESTAMP NOT NULL,
+        rubric_version VARCHAR NOT NULL, award VARCHAR, result JSON NOT NULL);
+    CREATE TABLE scores (
+        score_run_id VARCHAR NOT NULL, org_id VARCHAR NOT NULL, criterion VARCHAR NOT NULL,
+        level VARCHAR NOT NULL, score DOUBLE NOT NULL, rubric_version VARCHAR NOT NULL,
+        scored_at TIMESTAMP NOT NULL, PRIMARY KEY (score_run_id, criterion));
+    CREATE TABLE overrides (
+        id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, item_id VARCHAR NOT NULL,
+        action VARCHAR NOT NULL, criterion VARCHAR, note VARCHAR NOT NULL, decided_by VARCHAR NOT NULL,
+        decided_at TIMESTAMP NOT NULL);
+    """),
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _naive(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    return value.replace(tzinfo=dt.timezone.utc) if value is not None else None
+
+
+@contextmanager
+def open_store(path: str | Path, *, read_only: bool = False) -> Iterator["Store"]:
+    """Open the database for one unit of work, migrating it first, and always close it."""
+    path = Path(path)
+    if read_only and not path.exists():
+        raise StoreError("no database yet: run `ccqm crawl` or `ccqm demo` first", path=str(path))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.Error as exc:
+        message = str(exc).splitlines()[0]
+        if "lock" in message.lower():
+            message = "the database is in use by another ccqm process; try again when it finishes"
+        raise StoreError(message, path=str(path)) from None
+    except OSError as exc:
+        raise StoreError(exc.strerror or str(exc), path=str(path)) from None
+    store = Store(con, path)
+    try:
+        if not read_only:
+            store.ensure_schema()
+        else:
+            store.check_version()
+        yield store
+    except duckdb.Error as exc:
+        raise StoreError(str(exc).splitlines()[0], path=str(path)) from exc
+    finally:
+        con.close()
+
+
+class Store:
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path):
+        self.con, self.path = con, path
+
+    # -- schema -------------------------------------------------------------------------------
+    def schema_version(self) -> int:
+        exists = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+        ).fetchone()[0]
+        if not exists:
+            return 0
+        return self.con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+
+    def check_version(self) -> int:
+        version = self.schema_version()
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"database schema v{version} is newer than this ccqm (v{SCHEMA_VERSION}); "
+                             "upgrade ccqm", path=str(self.path))
+        return version
+
+    def ensure_schema(self) -> None:
+        """Apply pending migrations; safe to call on every open."""
+        self.con.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                         "(version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)")
+        version = self.check_version()
+        for number, (name, sql) in enumerate(MIGRATIONS, start=1):
+            if number <= version:
+                continue
+            self.con.execute("BEGIN")
+            try:
+                self.con.execute(sql)
+                self.con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                                 [number, name, _naive(utcnow())])
+                self.con.execute("COMMIT")
+            except Exception:
+                self.con.execute("ROLLBACK")
+                raise
+
+    def _tx(self):
+        return _Transaction(self.con)
+
+    # -- registry ------------------------------------------------------------------------------
+    def sync_organisations(self, orgs: tuple[Organisation, ...], now: dt.datetime) -> None:
+        """Mirror the registry: upsert every organisation and source, mark dropped ones inactive."""
+        with self._tx():
+            self.con.execute("UPDATE organisations SET active = FALSE")
+            for org in orgs:
+                self.con.execute(
+                    "INSERT INTO organisations VALUES (?, ?, ?, ?, ?, ?, ?, TRUE) ON CONFLICT (id) DO UPDATE SET "
+                    "name = excluded.name, kind = excluded.kind, registered = excluded.registered, "
+                    "claimed_step = excluded.claimed_step, website = excluded.website, "
+                    "synced_at = excluded.synced_at, active = TRUE",
+                    [org.id, org.name, org.kind, org.registered, org.step, org.website, _naive(now)])
+                for spec in org.sources:
+                    self.con.execute(
+                        "INSERT INTO sources (id, org_id, platform, locator) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT (id) DO NOTHING", [spec.id, spec.org_id, spec.platform, spec.locator])
+
+    # -- sources and cursors -------------------------------------------------------------------
+    def cursor(self, source_id: str) -> dict:
+        row = self.con.execute("SELECT cursor FROM sources WHERE id = ?", [source_id]).fetchone()
+        return json.loads(row[0]) if row and row[0] else {}
+
+    def page_validators(self, org_id: str) -> dict[str, tuple[str | None, str | None]]:
+        """ETag and Last-Modified per stored page URL, for conditional requests."""
+        rows = self.con.execute(
+            "SELECT native_id, etag, last_modified FROM items WHERE org_id = ? AND platform = 'website' "
+            "AND gone_at IS NULL AND (etag IS NOT NULL OR last_modified IS NOT NULL)", [org_id]).fetchall()
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def known_native_ids(self, source_id: str) -> set[str]:
+        rows = self.con.execute("SELECT native_id FROM items WHERE source_id = ?", [source_id]).fetchall()
+        return {r[0] for r in rows}
+
+    def finish_source(self, spec: SourceSpec, *, cursor: dict | None, error: str | None,
+                      now: dt.datetime) -> None:
+        """Record a source's outcome; a cursor is saved only with the items it covers committed."""
+        n = _naive(now)
+        if error is None:
+            self.con.execute(
+                "UPDATE sources SET cursor = coalesce(?, cursor), last_attempt = ?, last_success = ?, "
+                "last_error = NULL, items_total = (SELECT count(*) FROM items WHERE source_id = ?) WHERE id = ?",
+                [json.dumps(cursor) if cursor is not None else None, n, n, spec.id, spec.id])
+        else:
+            self.con.execute("UPDATE sources SET last_attempt = ?, last_error = ?, last_error_at = ? WHERE id = ?",
+                             [n, error, n, spec.id])
+
+    # -- items and snapshots -------------------------------------------------------------------
+    def save_item(self, item: Item, now: dt.datetime) -> str:
+        """Upsert an item and store its snapshot if new; returns 'new', 'changed' or 'unchanged'."""
+        n = _naive(now)
+        row = self.con.execute("SELECT content_hash FROM items WHERE id = ?", [item.id]).fetchone()
+        outcome = "new" if row is None else ("unchanged" if row[0] == item.content_hash else "changed")
+        with self._tx():
+            if row is None:
+                self.con.execute(
+                    "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+                    [item.id, item.org_id, item.source_id, item.platform, item.kind, item.native_id, item.url,
+                     item.author, item.title, item.text, _naive(item.published), n, n, n, item.content_hash,
+                     item.tags_scheme, item.etag, item.last_modified])
+            else:
+                self.con.execute(
+                    "UPDATE items SET url = ?, author = ?, title = ?, text = ?, published_at = coalesce(?, published_at), "
+                    "last_seen = ?, changed_at = CASE WHEN content_hash <> ? THEN ? ELSE changed_at END, "
+                    "content_hash = ?, tags_scheme = ?, gone_at = NULL, etag = ?, last_modified = ? WHERE id = ?",
+                    [item.url, item.author, item.title, item.text, _naive(item.published), n, item.content_hash, n,
+                     item.content_hash, item.tags_scheme, item.etag, item.last_modified, item.id])
+            snap = item.snapshot
+            if snap is not None:
+                self.con.execute(
+                    "INSERT INTO snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    [item.id, snap.hash, snap.url, _naive(snap.fetched_at), snap.status, snap.content_type,
+                     json.dumps(snap.headers), len(snap.body), zlib.compress(snap.body, 6)])
+        return outcome
+
+    def mark_seen(self, item_id: str, now: dt.datetime) -> None:
+        self.con.execute("UPDATE items SET last_seen = ?, gone_at = NULL WHERE id = ?", [_naive(now), item_id])
+
+    def mark_gone(self, item_id: str, now: dt.datetime) -> bool:
+        """Mark an item gone (its evidence is kept); True if it was known."""
+        updated = self.con.execute("UPDATE items SET gone_at = coalesce(gone_at, ?) WHERE id = ? RETURNING id",
+                                   [_naive(now), item_id]).fetchall()
+        return bool(updated)
+
+    def snapshot_body(self, item_id: str, hash_: str) -> bytes | None:
+        row = self.con.execute("SELECT body FROM snapshots WHERE item_id = ? AND hash = ?", [item_id, hash_]).fetchone()
+        return zlib.decompress(row[0]) if row else None
+
+    def items_for(self, org_id: str) -> list[dict[str, Any]]:
+        """Every item of an organisation with its newest snapshot's hash and capture time."""
+        rows = self.con.execute("""
+            SELECT i.*, s.hash AS snapshot_hash, s.fetched_at AS snapshot_at
+            FROM items i LEFT JOIN (
+                SELECT item_id, hash, fetched_at,
+                       row_number() OVER (PARTITION BY item_id ORDER BY fetched_at DESC) AS rn
+                FROM snapshots) s ON s.item_id = i.id AND s.rn = 1
+            WHERE i.org_id = ? ORDER BY coalesce(i.published_at, i.first_seen) DESC, i.id""", [org_id])
+        return _dicts(rows)
+
+    def counts(self) -> dict[str, int]:
+        tables = ("organisations", "sources", "items", "snapshots", "runs", "run_errors", "classifications",
+                  "score_runs", "overrides")
+        return {t: self.con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+
+    # -- runs ----------------------------------------------------------------------------------
+    def start_run(self, command: str, now: dt.datetime) -> str:
+        run_id = uuid.uuid4().hex[:12]
+        self.con.execute("INSERT INTO runs VALUES (?, ?, ?, NULL, 'running', NULL)", [run_id, command, _naive(now)])
+        return run_id
+
+    def finish_run(self, run_id: str, status: str, counts: dict, now: dt.datetime) -> None:
+        self.con.execute("UPDATE runs SET finished_at = ?, status = ?, counts = ? WHERE id = ?",
+                         [_naive(now), status, json.dumps(counts), run_id])
+
+    def record_source_run(self, run_id: str, spec: SourceSpec, counts: dict[str, int], status: str,
+                          seconds: float) -> None:
+        self.con.execute(
+            "INSERT INTO run_sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [run_id, spec.id, spec.org_id, counts.get("new", 0), counts.get("changed", 0),
+             counts.get("unchanged", 0), counts.get("gone", 0), counts.get("failed", 0), status, seconds])
+
+    def record_error(self, run_id: str, *, org_id: str | None, source_id: str | None, url: str | None,
+                     error: Exception, now: dt.datetime) -> None:
+        self.con.execute("INSERT INTO run_errors VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         [run_id, org_id, source_id, url, type(error).__name__,
+                          str(error).splitlines()[0][:1000] if str(error) else type(error).__name__, _naive(now)])
+
+    def source_status(self, org_id: str) -> list[dict[str, Any]]:
+        return _dicts(self.con.execute(
+            "SELECT id, platform, locator, last_attempt, last_success, last_error, last_error_at, items_total "
+            "FROM sources WHERE org_id = ? ORDER BY platform, locator", [org_id]))
+
+    def last_harvest(self, org_id: str) -> dt.datetime | None:
+        row = self.con.execute("SELECT max(last_success) FROM sources WHERE org_id = ?", [org_id]).fetchone()
+        return _aware(row[0]) if row else None
+
+    # -- classifications and scores ------------------------------------------------------------
+    def classifications(self, items: list[dict[str, Any]], rubric_version: str) -> dict[str, Classification]:
+        """Stored classifications of these items' current text under this rubric version."""
+        if not items:
+            return {}
+        wanted = {(i["id"], i["content_hash"]) for i in items}
+        rows = self.con.execute(
+            "SELECT item_id, content_hash, result FROM classifications WHERE rubric_version = ? "
+            "AND item_id IN (SELECT unnest(?))", [rubric_version, [i["id"] for i in items]]).fetchall()
+        return {r[0]: classification_from_dict(json.loads(r[2])) for r in rows if (r[0], r[1]) in wanted}
+
+    def save_classifications(self, rows: list[tuple[str, str, Classification]], now: dt.datetime) -> None:
+        if not rows:
+            return
+        with self._tx():
+            self.con.executemany(
+                "INSERT INTO classifications VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [[item_id, content_hash, c.rubric_version, json.dumps(asdict(c)), _naive(now)]
+                 for item_id, content_hash, c in rows])
+
+    def save_score(self, score: OrgScore) -> str:
+        score_run_id = uuid.uuid4().hex[:12]
+        with self._tx():
+            self.con.execute("INSERT INTO score_runs VALUES (?, ?, ?, ?, ?, ?)",
+                             [score_run_id, score.org_id, _naive(score.scored_at), score.rubric_version,
+                              score.award.level, json.dumps(asdict(score), default=str)])
+            self.con.executemany("INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 [[score_run_id, score.org_id, c.criterion, c.level, c.score, score.rubric_version,
+                                   _naive(score.scored_at)] for c in score.criteria])
+        return score_run_id
+
+    def latest_score(self, org_id: str) -> OrgScore | None:
+        row = self.con.execute("SELECT result FROM score_runs WHERE org_id = ? ORDER BY scored_at DESC, rowid DESC "
+                               "LIMIT 1", [org_id]).fetchone()
+        return org_score_from_dict(json.loads(row[0])) if row else None
+
+    # -- overrides -----------------------------------------------------------------------------
+    def add_override(self, org_id: str, o: Override) -> str:
+        override_id = o.id or uuid.uuid4().hex[:12]
+        self.con.execute("INSERT INTO overrides VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         [override_id, org_id, o.item_id, o.action, o.criterion, o.note, o.by, _naive(o.at)])
+        return override_id
+
+    def overrides_for(self, org_id: str) -> list[Override]:
+        rows = self.con.execute("SELECT id, item_id, action, criterion, note, decided_by, decided_at FROM overrides "
+                                "WHERE org_id = ? ORDER BY decided_at, id", [org_id]).fetchall()
+        return [Override(id=r[0], item_id=r[1], action=r[2], criterion=r[3], note=r[4], by=r[5], at=_aware(r[6]))
+                for r in rows]
+
+    def item_org(self, item_ref: str) -> tuple[str, str] | None:
+        """(item id, organisation) for an item id or an item's URL."""
+        row = self.con.execute("SELECT id, org_id FROM items WHERE id = ? OR url = ? OR native_id = ? LIMIT 1",
+                               [item_ref, item_ref, item_ref]).fetchone()
+        return (row[0], row[1]) if row else None
+
+
+class _Transaction:
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+
+    def __enter__(self):
+        self.con.execute("BEGIN")
+
+    def __exit__(self, exc_type, exc, tb):
+        self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+        return False
+
+
+def _dicts(cursor) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description]
+    out = []
+    for row in cursor.fetchall():
+        record = dict(zip(names, row))
+        for key, value in record.items():
+            if isinstance(value, dt.datetime):
+                record[key] = _aware(value)
+        out.append(record)
+    return out

@@ -1,0 +1,138 @@
+"""The view-models the templates render: everything already decided, formatted and escaped-ready."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Segment:
+    text: str
+    mark: bool = False  # a matched signal, shown highlighted
+
+
+@dataclass(frozen=True)
+class EvidenceView:
+    item_id: str
+    title: str
+    platform: str
+    kind: str
+    url: str | None  # http(s) only; anything else is dropped before it gets here
+    date: str
+    snippet: tuple[Segment, ...]
+    labels: tuple[str, ...]
+    snapshot_hash: str | None
+    snapshot_at: str | None
+    gone: bool = False
+    tags_scheme: bool = False
+
+
+@dataclass(frozen=True)
+class CitationView:
+    evidence: EvidenceView
+    item_score: float
+    signals: tuple[str, ...]
+    overridden: bool = False
+
+
+@dataclass(frozen=True)
+class CriterionCard:
+    key: str
+    label: str
+    question: str
+    level: str
+    score: float
+    reasons: tuple[str, ...]
+    citations: tuple[CitationView, ...]
+    more: int  # cited items not shown on the card
+
+
+@dataclass(frozen=True)
+class StepView:
+    number: int
+    name: str
+    phase: str
+    evidence_count: int
+    claimed: bool  # at or below the step the organisation says it has reached
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    label: str
+    count: int
+
+
+@dataclass(frozen=True)
+class TimelineView:
+    width: int
+    height: int
+    bars: tuple[Bar, ...]
+    axis: tuple[tuple[float, str], ...]
+    description: str
+
+
+@dataclass(frozen=True)
+class SourceView:
+    platform: str
+    locator: str
+    items: int
+    last_success: str
+    status: str
+    problem: str | None
+
+
+@dataclass(frozen=True)
+class OverrideView:
+    item_id: str
+    action: str
+    criterion: str
+    note: str
+    by: str
+    at: str
+
+
+@dataclass(frozen=True)
+class DossierPage:
+    org_id: str
+    name: str
+    kind: str
+    registered: str
+    claimed_step: int
+    last_harvest: str
+    rubric_version: str
+    generated_at: str
+    award: str | None
+    award_reasons: tuple[str, ...]
+    blockers: tuple[str, ...]
+    cards: tuple[CriterionCard, ...]
+    steps: tuple[StepView, ...]
+    timeline: TimelineView
+    sources: tuple[SourceView, ...]
+    changes: tuple[str, ...]
+    overrides: tuple[OverrideView, ...]
+    evidence: tuple[EvidenceView, ...]
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    org_id: str
+    name: str
+    kind: str
+    href: str
+    levels: tuple[tuple[str, str], ...]  # (criterion label, level)
+    award: str | None
+    last_harvest: str
+    items: int
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class IndexPage:
+    title: str
+    generated_at: str
+    criteria: tuple[str, ...]
+    rows: tuple[IndexRow, ...]

@@ -1,0 +1,216 @@
+"""The rubric as data: `config/rubric.toml` parsed into compiled, validated, frozen objects.
+
+Validators edit the TOML, never code. Every mistake raises `RubricError` with the dotted path of
+the field (`criteria.goals_set.signals[2].patterns[0]`), which the application turns into a
+one-line error naming the file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from scoring.model import AWARDS, CRITERIA, LEVELS
+
+
+class RubricError(ValueError):
+    def __init__(self, field: str, message: str):
+        self.field, self.message = field, message
+        super().__init__(f"{field}: {message}")
+
+
+@dataclass(frozen=True)
+class Signal:
+    name: str
+    weight: float
+    explain: str
+    patterns: tuple[re.Pattern[str], ...]
+
+
+@dataclass(frozen=True)
+class CriterionRule:
+    name: str
+    label: str
+    question: str
+    signals: tuple[Signal, ...]
+
+
+@dataclass(frozen=True)
+class Tag:
+    """A CCQM step or guiding area, recognised by patterns."""
+
+    key: str
+    name: str
+    phase: str
+    patterns: tuple[re.Pattern[str], ...]
+
+
+@dataclass(frozen=True)
+class Rollup:
+    min_item_score: float
+    repeat_decay: float
+    evidence_scale: float
+    recency_half_life_days: float
+    recency_floor: float
+    month_bonus: float
+    max_month_bonus: float
+    platform_bonus: float
+
+
+@dataclass(frozen=True)
+class AwardRule:
+    level: str
+    steps: tuple[int, ...]
+    min_criteria_at: tuple[tuple[str, int], ...]  # (criterion level, how many criteria)
+    min_months: int
+
+
+@dataclass(frozen=True)
+class Rubric:
+    version: str
+    label_threshold: float
+    off_topic_factor: float
+    topic: tuple[re.Pattern[str], ...]
+    criteria: tuple[CriterionRule, ...]
+    steps: tuple[Tag, ...]
+    areas: tuple[Tag, ...]
+    levels: tuple[tuple[str, float], ...]  # (level, minimum score), lowest first
+    rollup: Rollup
+    awards: tuple[AwardRule, ...]  # lowest first
+
+    def criterion(self, name: str) -> CriterionRule:
+        return next(c for c in self.criteria if c.name == name)
+
+    def level_for(self, score: float) -> str:
+        level = "none"
+        for name, minimum in self.levels:
+            if score >= minimum:
+                level = name
+        return level
+
+
+def _get(table: dict[str, Any], key: str, path: str, kind: type | tuple[type, ...], default: Any = ...):
+    if key not in table:
+        if default is ...:
+            raise RubricError(f"{path}{key}", "is required")
+        return default
+    value = table[key]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        name = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise RubricError(f"{path}{key}", f"expected {name}, got {value!r}")
+    return value
+
+
+def _fraction(table: dict[str, Any], key: str, path: str, default: Any = ...) -> float:
+    value = _get(table, key, path, float, default)
+    if not 0.0 <= value <= 1.0:
+        raise RubricError(f"{path}{key}", f"must be between 0 and 1, got {value}")
+    return value
+
+
+def _patterns(values: Any, path: str) -> tuple[re.Pattern[str], ...]:
+    if not isinstance(values, list) or not values:
+        raise RubricError(path, "expected a non-empty list of regular expressions")
+    compiled = []
+    for i, pattern in enumerate(values):
+        if not isinstance(pattern, str):
+            raise RubricError(f"{path}[{i}]", f"expected a string, got {pattern!r}")
+        try:
+            compiled.append(re.compile(pattern, re.IGNORECASE))
+        except re.error as exc:
+            raise RubricError(f"{path}[{i}]", f"not a valid regular expression ({exc})") from None
+    return tuple(compiled)
+
+
+def _tags(table: Any, path: str) -> tuple[Tag, ...]:
+    if not isinstance(table, dict) or not table:
+        raise RubricError(path, "expected a table of named entries")
+    tags = []
+    for key, entry in table.items():
+        p = f"{path}.{key}."
+        if not isinstance(entry, dict):
+            raise RubricError(p[:-1], "expected a table")
+        tags.append(Tag(key=key, name=_get(entry, "name", p, str), phase=_get(entry, "phase", p, str, ""),
+                        patterns=_patterns(entry.get("patterns"), p + "patterns")))
+    return tuple(tags)
+
+
+def parse_rubric(data: dict[str, Any]) -> Rubric:
+    """Check and compile a rubric read from TOML."""
+    version = _get(data, "version", "", str)
+    criteria_table = _get(data, "criteria", "", dict)
+    missing = [c for c in CRITERIA if c not in criteria_table]
+    if missing:
+        raise RubricError(f"criteria.{missing[0]}", "is required (the five criteria are fixed)")
+    unknown = [c for c in criteria_table if c not in CRITERIA]
+    if unknown:
+        raise RubricError(f"criteria.{unknown[0]}", f"unknown criterion (known: {', '.join(CRITERIA)})")
+    criteria = []
+    for name in CRITERIA:
+        entry, p = criteria_table[name], f"criteria.{name}."
+        signals_table = _get(entry, "signals", p, list)
+        signals = []
+        for i, sig in enumerate(signals_table):
+            sp = f"{p}signals[{i}]."
+            signals.append(Signal(name=_get(sig, "name", sp, str), weight=_fraction(sig, "weight", sp),
+                                  explain=_get(sig, "explain", sp, str, ""),
+                                  patterns=_patterns(sig.get("patterns"), sp + "patterns")))
+        criteria.append(CriterionRule(name=name, label=_get(entry, "label", p, str),
+                                      question=_get(entry, "question", p, str, ""), signals=tuple(signals)))
+
+    levels_table = _get(data, "levels", "", dict)
+    levels = []
+    for level in LEVELS[1:]:
+        levels.append((level, _fraction(levels_table, level, "levels.")))
+    if [m for _, m in levels] != sorted(m for _, m in levels):
+        raise RubricError("levels", "bronze <= silver <= gold is required")
+
+    r = _get(data, "rollup", "", dict)
+    rollup = Rollup(
+        min_item_score=_fraction(r, "min_item_score", "rollup."),
+        repeat_decay=_fraction(r, "repeat_decay", "rollup."),
+        evidence_scale=_get(r, "evidence_scale", "rollup.", float),
+        recency_half_life_days=_get(r, "recency_half_life_days", "rollup.", float),
+        recency_floor=_fraction(r, "recency_floor", "rollup."),
+        month_bonus=_fraction(r, "month_bonus", "rollup."),
+        max_month_bonus=_fraction(r, "max_month_bonus", "rollup."),
+        platform_bonus=_fraction(r, "platform_bonus", "rollup."),
+    )
+    if rollup.evidence_scale <= 0 or rollup.recency_half_life_days <= 0:
+        raise RubricError("rollup", "evidence_scale and recency_half_life_days must be positive")
+
+    awards = []
+    award_table = _get(data, "award", "", dict)
+    for level in AWARDS:
+        p = f"award.{level}."
+        entry = _get(award_table, level, "award.", dict)
+        steps = _get(entry, "steps", p, list, [])
+        if not all(isinstance(s, int) and 1 <= s <= 7 for s in steps):
+            raise RubricError(p + "steps", "expected step numbers from 1 to 7")
+        at = _get(entry, "min_criteria_at", p, dict, {})
+        for lvl, count in at.items():
+            if lvl not in LEVELS[1:] or not isinstance(count, int) or not 0 <= count <= len(CRITERIA):
+                raise RubricError(f"{p}min_criteria_at.{lvl}",
+                                  f"expected bronze/silver/gold = 0..{len(CRITERIA)}")
+        awards.append(AwardRule(level=level, steps=tuple(steps), min_criteria_at=tuple(at.items()),
+                                min_months=_get(entry, "min_months", p, int, 0)))
+
+    steps = _tags(data.get("steps"), "steps")
+    if sorted(t.key for t in steps) != [str(n) for n in range(1, 8)]:
+        raise RubricError("steps", "expected exactly the seven steps [steps.1] to [steps.7]")
+    topic = _get(data, "topic", "", dict)
+    return Rubric(
+        version=version,
+        label_threshold=_fraction(data, "label_threshold", ""),
+        off_topic_factor=_fraction(topic, "off_topic_factor", "topic."),
+        topic=_patterns(topic.get("patterns"), "topic.patterns"),
+        criteria=tuple(criteria),
+        steps=steps,
+        areas=_tags(data.get("areas"), "areas"),
+        levels=tuple(levels),
+        rollup=rollup,
+        awards=tuple(awards),
+    )

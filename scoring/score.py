@@ -1,0 +1,176 @@
+"""Roll one organisation's classified items up into criterion levels and an award recommendation.
+
+For each criterion: items scoring at least `min_item_score` count; items that are the same
+evidence (a news page and the feed entry linking to it) count once, at their best; the strongest
+counts fully and each next one `repeat_decay` times less (diminishing returns for repeats); each
+is weighted by recency. The sum maps to [0, 1] through 1 - exp(-evidence_scale * sum), plus a
+bonus for spread across months and for evidence on both the website and social media. Validators'
+overrides win over the machine: an excluded item never counts, an included one counts fully.
+Every number comes with a sentence that says where it came from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import defaultdict
+
+from scoring.model import (
+    CRITERIA, LEVELS, Award, Citation, Classification, CriterionScore, Evidence, OrgScore,
+    Override, StepStatus,
+)
+from scoring.rubric import Rubric
+
+WEBSITE_PLATFORMS = {"website", "feed"}
+
+
+def _evidence_key(item: Evidence) -> str:
+    """Items with the same canonical link are one piece of evidence."""
+    if item.url:
+        return item.url.split("#")[0].rstrip("/").lower()
+    return item.id
+
+
+def _recency(item: Evidence, rubric: Rubric, now: dt.datetime) -> float:
+    when = item.when
+    if when is None:
+        return rubric.rollup.recency_floor
+    age_days = max(0.0, (now - when).total_seconds() / 86400)
+    decay = 0.5 ** (age_days / rubric.rollup.recency_half_life_days)
+    return max(rubric.rollup.recency_floor, decay)
+
+
+def _overrides_by_item(overrides: list[Override]) -> dict[str, list[Override]]:
+    by_item: dict[str, list[Override]] = defaultdict(list)
+    for o in sorted(overrides, key=lambda o: o.at):
+        by_item[o.item_id].append(o)
+    return by_item
+
+
+def _decision(overrides: list[Override], criterion: str) -> str | None:
+    """The latest include/exclude that applies to this criterion, if any."""
+    decision = None
+    for o in overrides:
+        if o.action in ("include", "exclude") and o.criterion in (None, criterion):
+            decision = o.action
+    return decision
+
+
+def _score_criterion(name: str, items: list[Evidence], classes: dict[str, Classification],
+                     overrides: dict[str, list[Override]], rubric: Rubric, now: dt.datetime) -> CriterionScore:
+    rule = rubric.criterion(name)
+    r = rubric.rollup
+    best: dict[str, tuple[float, Evidence, tuple[str, ...], bool]] = {}
+    excluded: list[str] = []
+    for item in items:
+        result = classes[item.id].criteria[name]
+        decision = _decision(overrides.get(item.id, []), name)
+        if decision == "exclude":
+            excluded.append(item.id)
+            continue
+        score, signals, forced = result.score, tuple(s.name for s in result.signals), False
+        if decision == "include":
+            score, signals, forced = 1.0, signals + ("validator included",), True
+        if score < r.min_item_score:
+            continue
+        weighted = score * _recency(item, rubric, now)
+        key = _evidence_key(item)
+        if key not in best or weighted > best[key][0]:
+            best[key] = (weighted, item, signals, forced)
+
+    ranked = sorted(best.values(), key=lambda t: (-t[0], t[1].id))
+    total, cited = 0.0, []
+    for rank, (weighted, item, signals, forced) in enumerate(ranked):
+        contribution = weighted * r.repeat_decay ** rank
+        total += contribution
+        raw = 1.0 if forced else classes[item.id].criteria[name].score
+        cited.append(Citation(item_id=item.id, item_score=round(raw, 4), contribution=round(contribution, 4),
+                              signals=signals, overridden=forced))
+    months = {(i.when.year, i.when.month) for _, i, _, _ in ranked if i.when}
+    families = {"website" if i.platform in WEBSITE_PLATFORMS else "social" for _, i, _, _ in ranked}
+    month_bonus = min(r.max_month_bonus, r.month_bonus * max(0, len(months) - 1))
+    platform_bonus = r.platform_bonus if len(families) > 1 else 0.0
+    score = 0.0
+    if ranked:
+        score = min(1.0, 1.0 - math.exp(-r.evidence_scale * total) + month_bonus + platform_bonus)
+    score = round(score, 4)
+    level = rubric.level_for(score)
+
+    reasons: list[str] = []
+    if not ranked:
+        reasons.append("No item reaches the evidence threshold "
+                       f"({r.min_item_score:.2f})" + (" after validators' exclusions." if excluded else "."))
+    else:
+        strongest = ranked[0]
+        reasons.append(
+            f"{len(ranked)} distinct item{'s' if len(ranked) != 1 else ''} of evidence across "
+            f"{len(months)} month{'s' if len(months) != 1 else ''} "
+            f"on {' and '.join(sorted(families))}; strongest scores "
+            f"{classes[strongest[1].id].criteria[name].score if not strongest[3] else 1.0:.2f}"
+            f" ({', '.join(strongest[2]) or 'no signal'}).")
+        if month_bonus or platform_bonus:
+            reasons.append(f"Spread bonus {month_bonus + platform_bonus:+.2f} "
+                           f"(months {month_bonus:+.2f}, website and social {platform_bonus:+.2f}).")
+    nxt = [lvl for lvl, minimum in rubric.levels if minimum > score]
+    if nxt:
+        minimum = dict(rubric.levels)[nxt[0]]
+        reasons.append(f"Level {level}: {nxt[0]} needs a score of {minimum:.2f}.")
+    else:
+        reasons.append(f"Level {level}: the top level.")
+    if excluded:
+        reasons.append(f"{len(excluded)} item{'s' if len(excluded) != 1 else ''} excluded by validators.")
+    return CriterionScore(criterion=name, label=rule.label, score=score, level=level,
+                          reasons=tuple(reasons), cited=tuple(cited), excluded=tuple(excluded))
+
+
+def _steps(items: list[Evidence], classes: dict[str, Classification], rubric: Rubric,
+           overrides: dict[str, list[Override]]) -> tuple[StepStatus, ...]:
+    steps = []
+    for tag in rubric.steps:
+        number = int(tag.key)
+        by = tuple(i.id for i in items if number in classes[i.id].steps
+                   and _decision(overrides.get(i.id, []), "__all__") != "exclude")
+        steps.append(StepStatus(number=number, name=tag.name, phase=tag.phase, evidenced_by=by))
+    return tuple(sorted(steps, key=lambda s: s.number))
+
+
+def _award(criteria: tuple[CriterionScore, ...], steps: tuple[StepStatus, ...], months: int,
+           rubric: Rubric) -> Award:
+    rank = {lvl: i for i, lvl in enumerate(LEVELS)}
+    evidenced = {s.number for s in steps if s.evidenced_by}
+    level, reasons, blockers = None, [], []
+    for rule in rubric.awards:
+        unmet = []
+        missing_steps = [s for s in rule.steps if s not in evidenced]
+        if missing_steps:
+            unmet.append(f"steps {', '.join(map(str, missing_steps))} not evidenced")
+        for lvl, count in rule.min_criteria_at:
+            have = sum(1 for c in criteria if rank[c.level] >= rank[lvl])
+            if have < count:
+                unmet.append(f"{have} of {count} criteria needed at {lvl} or above")
+        if months < rule.min_months:
+            unmet.append(f"evidence spans {months} month{'s' if months != 1 else ''}, {rule.min_months} needed")
+        if unmet:
+            blockers = [f"{rule.level}: {u}" for u in unmet]
+            break
+        level = rule.level
+        reasons.append(f"{rule.level}: every requirement met (steps "
+                       f"{', '.join(map(str, rule.steps)) or 'none'}; "
+                       + "; ".join(f"{n} criteria at {lvl}+" for lvl, n in rule.min_criteria_at)
+                       + f"; {rule.min_months}+ months of evidence).")
+    if level is None:
+        reasons.append("No award level is met yet.")
+    return Award(level=level, reasons=tuple(reasons), blockers=tuple(blockers))
+
+
+def score_organisation(org_id: str, items: list[Evidence], classes: dict[str, Classification],
+                       overrides: list[Override], rubric: Rubric, now: dt.datetime) -> OrgScore:
+    """Roll an organisation's items up into five criterion scores, the steps and an award."""
+    by_item = _overrides_by_item(overrides)
+    criteria = tuple(_score_criterion(name, items, classes, by_item, rubric, now) for name in CRITERIA)
+    steps = _steps(items, classes, rubric, by_item)
+    counted = {c.item_id for crit in criteria for c in crit.cited}
+    months = len({(i.when.year, i.when.month) for i in items if i.id in counted and i.when})
+    notes = tuple(o for o in overrides if o.action == "note")
+    return OrgScore(org_id=org_id, rubric_version=rubric.version, scored_at=now, criteria=criteria,
+                    steps=steps, award=_award(criteria, steps, months, rubric), notes=notes)
