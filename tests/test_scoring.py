@@ -1,0 +1,123 @@
+"""The scorer: criteria told apart as a reader would, roll-up with reasons, overrides that win."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+
+import pytest
+
+from scoring import Evidence, Override, classify_evidence, classify_text, describe_changes, parse_rubric, score_organisation
+from scoring.rubric import RubricError
+from tests.conftest import PROJECT
+
+NOW = dt.datetime(2026, 11, 23, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def rubric():
+    return parse_rubric(tomllib.loads((PROJECT / "config" / "rubric.toml").read_text(encoding="utf-8")))
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("In our cohesion questionnaire 214 pupils took part; 68% said they learn about other cultures often.",
+     "quiz_outcomes"),
+    ("By July 2027 we aim to raise that figure to 80%. Our three equality objectives are set out below.", "goals_set"),
+    ("We have introduced interpreters at parents' evenings; 41 families used them in July.", "actions_taken"),
+    ("When we asked again in October, pupils saying they learn about other cultures rose from 68% to 84%.",
+     "progress_shared"),
+    ("We realised that our library has very few books by authors from the communities our families come from.",
+     "self_reflection"),
+])
+def test_each_criterion_is_recognised(rubric, text, expected):
+    result = classify_text(text, rubric)
+    assert expected in result.labels(rubric.label_threshold)
+    assert result.criteria[expected].signals  # with the signals that fired ...
+    hit = result.criteria[expected].signals[0]
+    start, end = hit.spans[0]
+    assert text[start:end] == hit.quote  # ... and where
+
+
+@pytest.mark.parametrize("noise", [
+    "Term dates 2026-27: autumn term starts on Wednesday 3 September and ends on Friday 19 December.",
+    "We use cookies to make this website work. Accept all cookies or reject non-essential cookies.",
+    "Menu: Monday pasta bake, Tuesday roast chicken, Wednesday fish fingers. Jacket potatoes daily.",
+    "Home | About us | News | Contact | Privacy policy | Accessibility statement",
+])
+def test_noise_scores_nothing(rubric, noise):
+    assert classify_text(noise, rubric).labels(rubric.label_threshold) == []
+
+
+def test_a_survey_that_is_not_about_cohesion_counts_for_little(rubric):
+    on = classify_text("Our cultural cohesion survey: 72% of parents said they feel they belong.", rubric)
+    off = classify_text("Our customer survey: 72% of customers said they liked the new sourdough.", rubric)
+    assert off.criteria["quiz_outcomes"].score < on.criteria["quiz_outcomes"].score / 2
+
+
+def item(n: int, text: str, month: int, platform: str = "website") -> Evidence:
+    return Evidence(id=f"i{n}", org_id="org", platform=platform, title="", text=text,
+                    url=f"https://example.org/{n}/", published=dt.datetime(2026, month, 1, tzinfo=dt.timezone.utc))
+
+
+GOALS = "Our equality objectives: by July 2027 we aim to raise attendance at cultural events to 80%."
+
+
+def rollup(rubric, items, overrides=()):
+    classes = {i.id: classify_evidence(i, rubric) for i in items}
+    return score_organisation("org", items, classes, list(overrides), rubric, NOW)
+
+
+def test_more_distinct_evidence_across_months_scores_higher_with_diminishing_returns(rubric):
+    one = rollup(rubric, [item(1, GOALS, 5)]).criterion("goals_set")
+    three = rollup(rubric, [item(1, GOALS, 5), item(2, GOALS, 7), item(3, GOALS, 9, "mastodon")]).criterion("goals_set")
+    assert three.score > one.score
+    assert [c.contribution for c in three.cited] == sorted((c.contribution for c in three.cited), reverse=True)
+    assert "3 distinct items" in three.reasons[0] and "3 months" in three.reasons[0]
+
+
+def test_the_same_link_counts_once(rubric):
+    twice = [item(1, GOALS, 5), Evidence(id="feed", org_id="org", platform="feed", title="", text=GOALS,
+                                           url="https://example.org/1", published=dt.datetime(2026, 5, 1, tzinfo=dt.timezone.utc))]
+    assert len(rollup(rubric, twice).criterion("goals_set").cited) == 1
+
+
+def test_overrides_win_and_survive_a_rubric_edit(rubric):
+    items = [item(1, GOALS, 5), item(2, "Sports day results: blue house won the relay.", 6)]
+    exclude = Override(item_id="i1", action="exclude", criterion="goals_set", note="not theirs", by="AV", at=NOW)
+    include = Override(item_id="i2", action="include", criterion="actions_taken", note="photo shows it", by="AV", at=NOW)
+    scored = rollup(rubric, items, [exclude, include])
+    assert scored.criterion("goals_set").cited == ()
+    assert scored.criterion("goals_set").excluded == ("i1",)
+    assert [c.item_id for c in scored.criterion("actions_taken").cited] == ["i2"]
+    assert scored.criterion("actions_taken").cited[0].overridden
+
+    data = tomllib.loads((PROJECT / "config" / "rubric.toml").read_text(encoding="utf-8"))
+    data["version"] = "edited"
+    data["criteria"]["goals_set"]["signals"][1]["weight"] = 0.9
+    edited = parse_rubric(data)
+    rescored = rollup(edited, items, [exclude, include])
+    assert rescored.rubric_version == "edited"
+    assert rescored.criterion("goals_set").cited == ()
+    assert [c.item_id for c in rescored.criterion("actions_taken").cited] == ["i2"]
+
+
+def test_award_needs_every_requirement_and_names_what_blocks(rubric):
+    scored = rollup(rubric, [item(1, GOALS, 5)])
+    assert scored.award.level is None
+    assert any(b.startswith("Bronze:") and "steps" in b for b in scored.award.blockers)
+
+
+def test_changes_are_described(rubric):
+    before = rollup(rubric, [item(1, GOALS, 5)])
+    after = rollup(rubric, [item(1, GOALS, 5), item(2, GOALS, 8)])
+    lines = describe_changes(before, after)
+    assert any("Goals set" in line and "newly cited i2" in line for line in lines)
+    assert describe_changes(after, after) == []
+
+
+def test_rubric_errors_name_the_field():
+    data = tomllib.loads((PROJECT / "config" / "rubric.toml").read_text(encoding="utf-8"))
+    del data["criteria"]["progress_shared"]
+    with pytest.raises(RubricError) as err:
+        parse_rubric(data)
+    assert err.value.field == "criteria.progress_shared"
