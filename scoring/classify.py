@@ -39,6 +39,8 @@ def classify_text(text: str, rubric: Rubric) -> Classification:
     criteria: dict[str, CriterionResult] = {}
     for rule in rubric.criteria:
         hits = [h for h in (_hit(s, text) for s in rule.signals) if h]
+        if rule.requires and not any(h.name in rule.requires for h in hits):
+            hits = []
         score = round(_noisy_or([h.weight for h in hits]) * factor, 4)
         criteria[rule.name] = CriterionResult(score=score, signals=tuple(hits))
     steps = tuple(int(t.key) for t in rubric.steps if on_topic and any(p.search(text) for p in t.patterns))

@@ -34,6 +34,7 @@ class CriterionRule:
     label: str
     question: str
     signals: tuple[Signal, ...]
+    requires: tuple[str, ...] = ()  # the score is 0 unless one of these signals fires
 
 
 @dataclass(frozen=True)
@@ -158,8 +159,13 @@ def parse_rubric(data: dict[str, Any]) -> Rubric:
             signals.append(Signal(name=_get(sig, "name", sp, str), weight=_fraction(sig, "weight", sp),
                                   explain=_get(sig, "explain", sp, str, ""),
                                   patterns=_patterns(sig.get("patterns"), sp + "patterns")))
+        requires = tuple(_get(entry, "requires", p, list, []))
+        unknown_req = [r for r in requires if r not in {s.name for s in signals}]
+        if unknown_req:
+            raise RubricError(f"{p}requires", f"names no signal of this criterion: {unknown_req[0]!r}")
         criteria.append(CriterionRule(name=name, label=_get(entry, "label", p, str),
-                                      question=_get(entry, "question", p, str, ""), signals=tuple(signals)))
+                                      question=_get(entry, "question", p, str, ""), signals=tuple(signals),
+                                      requires=requires))
 
     levels_table = _get(data, "levels", "", dict)
     levels = []

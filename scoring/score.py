@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections import defaultdict
 
 from scoring.model import (
-    CRITERIA, LEVELS, Award, Citation, Classification, CriterionScore, Evidence, OrgScore,
+    CRITERIA, LEVELS, Award, Citation, Classification, CriterionResult, CriterionScore, Evidence, OrgScore,
     Override, StepStatus,
 )
 from scoring.rubric import Rubric
@@ -24,11 +25,32 @@ from scoring.rubric import Rubric
 WEBSITE_PLATFORMS = {"website", "feed"}
 
 
-def _evidence_key(item: Evidence) -> str:
-    """Items with the same canonical link are one piece of evidence."""
+def _link_key(item: Evidence) -> str:
+    """Items with the same canonical link are one piece of evidence (a page and its feed entry)."""
     if item.url:
         return item.url.split("#")[0].rstrip("/").lower()
     return item.id
+
+
+def _sentence_key(item: Evidence, result: CriterionResult) -> str:
+    """The strongest signal's words to the end of their sentence, normalised: the same words on a
+    news index, a home page teaser and a cross-post are one piece of evidence, not three."""
+    if not result.signals:
+        return item.id
+    body = item.body
+    start, end = max(result.signals, key=lambda h: h.weight).spans[0]
+    rights = [i for i in (body.find(stop, end) for stop in ".!?\n") if i != -1]
+    sentence = body[start: min(rights) if rights else len(body)]
+    return " ".join(re.sub(r"[^\w%]+", " ", sentence.lower()).split())[:200]
+
+
+def _best_per_key(entries: list[tuple], key) -> list[tuple]:
+    best: dict[str, tuple] = {}
+    for entry in entries:
+        k = key(entry)
+        if k not in best or entry[0] > best[k][0]:
+            best[k] = entry
+    return list(best.values())
 
 
 def _recency(item: Evidence, rubric: Rubric, now: dt.datetime) -> float:
@@ -60,7 +82,7 @@ def _score_criterion(name: str, items: list[Evidence], classes: dict[str, Classi
                      overrides: dict[str, list[Override]], rubric: Rubric, now: dt.datetime) -> CriterionScore:
     rule = rubric.criterion(name)
     r = rubric.rollup
-    best: dict[str, tuple[float, Evidence, tuple[str, ...], bool]] = {}
+    counted: list[tuple[float, Evidence, tuple[str, ...], bool]] = []
     excluded: list[str] = []
     for item in items:
         result = classes[item.id].criteria[name]
@@ -73,12 +95,11 @@ def _score_criterion(name: str, items: list[Evidence], classes: dict[str, Classi
             score, signals, forced = 1.0, signals + ("validator included",), True
         if score < r.min_item_score:
             continue
-        weighted = score * _recency(item, rubric, now)
-        key = _evidence_key(item)
-        if key not in best or weighted > best[key][0]:
-            best[key] = (weighted, item, signals, forced)
+        counted.append((score * _recency(item, rubric, now), item, signals, forced))
 
-    ranked = sorted(best.values(), key=lambda t: (-t[0], t[1].id))
+    distinct = _best_per_key(counted, lambda e: _link_key(e[1]))
+    distinct = _best_per_key(distinct, lambda e: e[1].id if e[3] else _sentence_key(e[1], classes[e[1].id].criteria[name]))
+    ranked = sorted(distinct, key=lambda t: (-t[0], t[1].id))
     total, cited = 0.0, []
     for rank, (weighted, item, signals, forced) in enumerate(ranked):
         contribution = weighted * r.repeat_decay ** rank

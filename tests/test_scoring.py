@@ -69,10 +69,18 @@ def rollup(rubric, items, overrides=()):
 
 def test_more_distinct_evidence_across_months_scores_higher_with_diminishing_returns(rubric):
     one = rollup(rubric, [item(1, GOALS, 5)]).criterion("goals_set")
-    three = rollup(rubric, [item(1, GOALS, 5), item(2, GOALS, 7), item(3, GOALS, 9, "mastodon")]).criterion("goals_set")
+    more = ["Our inclusion targets for 2027: we will translate every letter home into the top five languages by March 2027.",
+            "Our cohesion action plan sets the goal that by September 2027 half of our governors will have had training."]
+    three = rollup(rubric, [item(1, GOALS, 5), item(2, more[0], 7), item(3, more[1], 9, "mastodon")]).criterion("goals_set")
     assert three.score > one.score
     assert [c.contribution for c in three.cited] == sorted((c.contribution for c in three.cited), reverse=True)
     assert "3 distinct items" in three.reasons[0] and "3 months" in three.reasons[0]
+
+
+def test_the_same_sentence_on_several_pages_counts_once(rubric):
+    teaser = "Latest news: " + GOALS + " Read more."
+    scored = rollup(rubric, [item(1, GOALS, 5), item(2, teaser, 5), item(3, GOALS, 6, "mastodon")])
+    assert len(scored.criterion("goals_set").cited) == 1
 
 
 def test_the_same_link_counts_once(rubric):
