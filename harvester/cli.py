@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import logging
 import sys
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -41,21 +42,24 @@ def _settings(ctx: click.Context, out: str | None = None) -> Settings:
         return load_settings(ctx.obj["config"], db=ctx.obj["db"], out=out)
 
 
-def _progress(total: int, label: str):
-    """A progress callback: a bar on a terminal, plain log lines otherwise."""
-    if sys.stderr.isatty():
-        bar = click.progressbar(length=total, label=label, file=sys.stderr)
-        bar.__enter__()
+def _progress(total: int, label: str = "harvesting"):
+    """A progress callback, called from harvest threads: a bar on a terminal, log lines otherwise."""
+    lock = threading.Lock()
+    if sys.stderr.isatty() and total:
+        bar = click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)
+        bar.render_progress()
 
         def step(outcome):
-            bar.update(1)
-            if bar.pos >= total:
-                bar.__exit__(None, None, None)
+            with lock:
+                bar.update(1)
+                if bar.pos >= total:
+                    bar.render_finish()
         return step
 
     def line(outcome):
         counts = ", ".join(f"{n} {k}" for k, n in sorted(outcome.counts.items())) or "nothing new"
-        click.echo(f"{outcome.source.id}: {outcome.status} ({counts})", err=True)
+        with lock:
+            click.echo(f"{outcome.source.id}: {outcome.status} ({counts})", err=True)
     return line
 
 
@@ -92,8 +96,7 @@ def demo(ctx: click.Context, out: str) -> None:
 
     with _errors():
         click.echo(f"ccqm demo: serving the demo world on 127.0.0.1 and harvesting it into {out}/", err=True)
-        result = run_demo(Path(out), db=Path(ctx.obj["db"]) if ctx.obj["db"] else None,
-                          on_source=_progress(0, "harvesting") if not sys.stderr.isatty() else None)
+        result = run_demo(Path(out), db=Path(ctx.obj["db"]) if ctx.obj["db"] else None, progress=_progress)
     _print_harvest(result.report)
     for s in result.scores:
         levels = " ".join(f"{c.criterion}={c.level}" for c in s.after.criteria)

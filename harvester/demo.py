@@ -51,7 +51,9 @@ def render_config(template_dir: Path, out_dir: Path, world: World, rubric: Path)
 
 
 def run_demo(out_dir: Path, *, db: Path | None = None, world_dir: Path | None = None,
-             rubric: Path | None = None, on_source: Callable[[SourceOutcome], None] | None = None) -> DemoResult:
+             rubric: Path | None = None,
+             progress: Callable[[int], Callable[[SourceOutcome], None]] | None = None) -> DemoResult:
+    """Serve, harvest, score and write dossiers; `progress(total)` gives a per-source callback."""
     world_dir = world_dir or DEMO / "world"
     rubric = rubric or PROJECT / "config" / "rubric.toml"
     if not world_dir.is_dir():
@@ -63,7 +65,8 @@ def run_demo(out_dir: Path, *, db: Path | None = None, world_dir: Path | None = 
     with serve_world(world_dir) as world:
         config_dir = render_config(DEMO / "config", out_dir / "config", world, rubric)
         settings = load_settings(config_dir, db=db, out=out_dir / "dossiers")
-        report = harvest(settings, settings.organisations, on_source=on_source)
+        total = sum(len(o.sources) for o in settings.organisations)
+        report = harvest(settings, settings.organisations, on_source=progress(total) if progress else None)
     scores = score(settings, settings.organisations)
     index = write_dossiers(settings, settings.organisations)
     return DemoResult(index=index, report=report, scores=scores, config_dir=config_dir, db_path=settings.db_path)

@@ -136,12 +136,11 @@ def collect(req: CollectRequest) -> Iterator[Event]:
         heapq.heappush(frontier, (-priority(url, anchor, depth), depth, next(counter), url))
 
     http.robots.parser(start)
-    if http.robots.error(start):
-        yield Problem(start, RobotsDeniedError(f"robots.txt unreadable ({http.robots.error(start)}); "
-                                               "site not crawled this run", url=start))
-        yield NextCursor(req.cursor)
-        return
-    push(start, "", 0)
+    if http.robots.error(start):  # the whole source fails; its stored evidence stays as it was
+        raise FetchError(f"robots.txt could not be read ({http.robots.error(start)}); site not crawled",
+                         url=start)
+    queued.add(start)
+    heapq.heappush(frontier, (-float("inf"), 0, next(counter), start))  # the home page first
     for entry in _sitemap_urls(req, start):
         if isinstance(entry, Problem):
             yield entry
@@ -165,6 +164,8 @@ def collect(req: CollectRequest) -> Iterator[Event]:
         except RobotsDeniedError:
             continue
         except FetchError as exc:
+            if url == start:  # no home page, no crawl: the source fails, stored evidence stays
+                raise
             yield Problem(url, exc)
             continue
         final = canonical(response.url) or url

@@ -1,0 +1,70 @@
+"""Dossiers render untrusted harvested text as text, never as markup or live links."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from lxml import html
+
+from harvester.dossiers import write_dossiers
+from harvester.items import Item, Snapshot
+from harvester.store import open_store
+from harvester.assess import score
+from harvester.settings import load_settings
+from reports import highlight, safe_href
+from tests.conftest import write_config
+
+NOW = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+ORG = """
+[[organisation]]
+id = "hostile"
+name = "Hostile <b>Org</b>"
+kind = "other"
+registered = 2026-01-01
+step = 3
+website = "https://hostile.example/"
+"""
+PAYLOADS = ['<script>window.pwned=1</script>', '"><img src=x onerror=alert(1)>', "<svg onload=alert(1)>",
+            "</textarea><iframe src=javascript:alert(1)>"]
+
+
+def test_harvested_payloads_are_escaped_and_bad_links_dropped(tmp_path):
+    config = write_config(tmp_path / "config", organisations=ORG)
+    settings = load_settings(config, db=tmp_path / "db.duckdb", out=tmp_path / "out", env={})
+    with open_store(settings.db_path) as store:
+        for n, (payload, url) in enumerate(zip(PAYLOADS, ["javascript:alert(1)", "https://hostile.example/a\" onmouseover=\"x",
+                                                          "data:text/html,<script>x</script>", "https://hostile.example/ok"])):
+            text = f"Our equality objectives: by July 2027 we aim to do better. {payload} We asked 80 staff; 60% said yes."
+            store.save_item(Item(org_id="hostile", source_id="hostile/website/x", platform="website", kind="page",
+                                 native_id=f"n{n}", url=url, title=f"Title {payload}", text=text, published=NOW,
+                                 snapshot=Snapshot(url="https://hostile.example/", fetched_at=NOW, status=200,
+                                                   content_type="text/html", body=payload.encode())), NOW)
+    score(settings, settings.organisations, now=NOW)
+    index = write_dossiers(settings, settings.organisations)
+    page_html = (index.parent / "hostile.html").read_text(encoding="utf-8")
+    tree = html.fromstring(page_html)
+    assert not tree.xpath("//script | //iframe | //img | //svg//*[@onload] | //*[@onerror] | //*[@onmouseover]")
+    assert len(tree.xpath("//svg")) == 1  # only our own timeline
+    hrefs = [a.get("href") for a in tree.iter("a")]
+    assert all(h.startswith(("https://", "index.html")) for h in hrefs), hrefs
+    assert any(h == "https://hostile.example/ok" for h in hrefs)
+    assert all(a.get("rel") == "noopener noreferrer nofollow" for a in tree.iter("a") if a.get("href").startswith("http"))
+    assert "&lt;script&gt;window.pwned=1&lt;/script&gt;" in page_html
+    assert "Hostile &lt;b&gt;Org&lt;/b&gt;" in index.read_text(encoding="utf-8")
+    csp = tree.xpath('//meta[@http-equiv="Content-Security-Policy"]/@content')[0]
+    assert "default-src 'none'" in csp
+
+
+def test_highlight_marks_spans_in_a_window():
+    text = "Intro. " * 30 + "We asked 214 pupils and 68% said yes." + " Tail." * 30
+    start = text.index("We asked")
+    segments = highlight(text, [(start, start + 8)], width=120)
+    assert [s.text for s in segments if s.mark] == ["We asked"]
+    assert segments[0].text == "…" and segments[-1].text == "…"
+    assert sum(len(s.text) for s in segments if s.text != "…") <= 120
+
+
+def test_safe_href_allows_only_http():
+    assert safe_href("https://example.org/x") == "https://example.org/x"
+    for bad in ("javascript:alert(1)", "data:text/html,x", "//evil.example/", "/relative", "JaVaScRiPt:alert(1)", None):
+        assert safe_href(bad) is None
