@@ -93,8 +93,11 @@ def parse_html(body: bytes, url: str, charset: str | None = None) -> Page:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
+            # Dates only from the page's own markup: a guessed date would misplace evidence in time.
             doc = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_comments=False,
-                                              include_tables=True)
+                                              include_tables=True,
+                                              date_extraction_params={"extensive_search": False,
+                                                                      "original_date": True})
         except Exception:  # trafilatura raises assorted errors on hostile markup
             doc = None
     text = normalise_text(doc.text or "") if doc is not None else ""

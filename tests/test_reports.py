@@ -28,11 +28,12 @@ PAYLOADS = ['<script>window.pwned=1</script>', '"><img src=x onerror=alert(1)>',
             "</textarea><iframe src=javascript:alert(1)>"]
 
 
-def test_harvested_payloads_are_escaped_and_bad_links_dropped(tmp_path):
+def write_hostile_dossier(tmp_path, payloads=PAYLOADS):
+    """A dossier whose harvested items carry the given payloads; returns its path."""
     config = write_config(tmp_path / "config", organisations=ORG)
     settings = load_settings(config, db=tmp_path / "db.duckdb", out=tmp_path / "out", env={})
     with open_store(settings.db_path) as store:
-        for n, (payload, url) in enumerate(zip(PAYLOADS, ["javascript:alert(1)", "https://hostile.example/a\" onmouseover=\"x",
+        for n, (payload, url) in enumerate(zip(payloads, ["javascript:alert(1)", "https://hostile.example/a\" onmouseover=\"x",
                                                           "data:text/html,<script>x</script>", "https://hostile.example/ok"])):
             text = f"Our equality objectives: by July 2027 we aim to do better. {payload} We asked 80 staff; 60% said yes."
             store.save_item(Item(org_id="hostile", source_id="hostile/website/x", platform="website", kind="page",
@@ -41,7 +42,13 @@ def test_harvested_payloads_are_escaped_and_bad_links_dropped(tmp_path):
                                                    content_type="text/html", body=payload.encode())), NOW)
     score(settings, settings.organisations, now=NOW)
     index = write_dossiers(settings, settings.organisations)
-    page_html = (index.parent / "hostile.html").read_text(encoding="utf-8")
+    return index.parent / "hostile.html"
+
+
+def test_harvested_payloads_are_escaped_and_bad_links_dropped(tmp_path):
+    dossier = write_hostile_dossier(tmp_path)
+    index = dossier.parent / "index.html"
+    page_html = dossier.read_text(encoding="utf-8")
     tree = html.fromstring(page_html)
     assert not tree.xpath("//script | //iframe | //img | //svg//*[@onload] | //*[@onerror] | //*[@onmouseover]")
     assert len(tree.xpath("//svg")) == 1  # only our own timeline
