@@ -6,7 +6,6 @@ bad configuration (one line naming the file and field).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import sys

@@ -5,7 +5,8 @@
      ├── FetchError               an HTTP fetch failed: names the URL
      │    ├── BlockedURLError     the URL's scheme or address is not allowed (SSRF guard); never retried
      │    ├── RobotsDeniedError   robots.txt forbids the URL
-     │    ├── TooLargeError       the body passed the byte cap
+     │    ├── TooLargeError       the body passed the byte cap (raw or decompressed)
+     │    ├── RedirectError       a redirect loop, or more redirects than allowed; never retried
      │    └── HTTPStatusError     the server answered with an error status
      ├── CollectorError           a collector could not make sense of a response: names source and URL
      └── StoreError               the database could not be opened or written: names the file
@@ -54,6 +55,12 @@ class RobotsDeniedError(FetchError):
 
 class TooLargeError(FetchError):
     """The response body is larger than the configured cap."""
+
+    retryable = False
+
+
+class RedirectError(FetchError):
+    """The redirects loop or are too many."""
 
     retryable = False
 

@@ -25,6 +25,7 @@ logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
 logging.getLogger("htmldate").setLevel(logging.CRITICAL)
 logging.getLogger("pypdf").setLevel(logging.CRITICAL)
 MAX_LINKS = 2000  # a page with 100,000 links yields only the first of them
+_UTF8_PARSER = lxml.html.HTMLParser(encoding="utf-8")  # we hand lxml text we have already decoded
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_\-:]+)""", re.IGNORECASE)
 
 
@@ -73,7 +74,7 @@ def parse_html(body: bytes, url: str, charset: str | None = None) -> Page:
     feeds: list[str] = []
     title = ""
     try:
-        tree = lxml.html.fromstring(html.encode("utf-8"), base_url=url)
+        tree = lxml.html.fromstring(html.encode("utf-8"), base_url=url, parser=_UTF8_PARSER)
         title = normalise_text(tree.findtext(".//title") or "")
         for a in tree.iter("a"):
             href = a.get("href")

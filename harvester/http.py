@@ -5,7 +5,8 @@ Organisations supply their own URLs, so every URL is untrusted. The client:
     address is inside `http.allow_networks` (the demo and tests allow 127.0.0.1 there); IPv4
     hidden in IPv6 (mapped, 6to4, NAT64, Teredo) and numeric spellings are checked as what they are;
   - follows at most `max_redirects` redirects itself, checking every hop the same way;
-  - caps the body (after decompression) and the whole request's time;
+  - caps the body on the wire and after decompression, which it does itself, a bounded chunk at a
+    time (httpx would inflate a gzip bomb whole before any cap could look), and the body's time;
   - retries connection errors, 5xx and 429 with exponential backoff and jitter, honouring a capped
     `Retry-After`;
   - waits `delay_seconds` (or robots' Crawl-delay) between requests to one host;
@@ -22,13 +23,16 @@ import random
 import socket
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Callable
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from harvester.errors import BlockedURLError, FetchError, HTTPStatusError, RobotsDeniedError, TooLargeError
+from harvester.errors import (
+    BlockedURLError, FetchError, HTTPStatusError, RedirectError, RobotsDeniedError, TooLargeError,
+)
 from harvester.items import utcnow
 from harvester.robots import RobotsCache
 from harvester.settings import HarvestSettings, HttpSettings
@@ -185,7 +189,7 @@ class Http:
             if robots and not self.robots.allowed(url):
                 raise RobotsDeniedError("disallowed by robots.txt", url=url)
             if url in seen:
-                raise FetchError("redirect loop", url=url)
+                raise RedirectError("redirect loop", url=url)
             seen.add(url)
             self._wait_turn(url)
             response = self._get_once(url, headers, deadline)
@@ -193,7 +197,7 @@ class Http:
                 url = urljoin(url, response.headers["location"])
                 continue
             return response
-        raise FetchError(f"more than {self.settings.max_redirects} redirects", url=url)
+        raise RedirectError(f"more than {self.settings.max_redirects} redirects", url=url)
 
     def _get_once(self, url: str, headers: dict[str, str], deadline: float) -> Response:
         cap = self.settings.max_body_bytes
@@ -202,20 +206,20 @@ class Http:
                 declared = r.headers.get("content-length")
                 if declared and declared.isdigit() and int(declared) > cap:
                     raise TooLargeError(f"body of {declared} bytes is over the {cap}-byte cap", url=url)
-                chunks, size = [], 0
-                for chunk in r.iter_bytes():
-                    size += len(chunk)
-                    if size > cap:
+                decoder = _Decoder(r.headers.get("content-encoding", ""), cap, url)
+                chunks, raw_size = [], 0
+                for raw in r.iter_raw():
+                    raw_size += len(raw)
+                    if raw_size > cap:
                         raise TooLargeError(f"body is over the {cap}-byte cap", url=url)
                     if time.monotonic() > deadline:
                         raise FetchError(f"took longer than {self.settings.deadline_seconds:g} s", url=url)
-                    chunks.append(chunk)
+                    chunks.append(decoder.feed(raw))
+                chunks.append(decoder.finish())
                 resp_headers = {k.lower(): v for k, v in r.headers.items()}
                 status = r.status_code
         except httpx.TimeoutException:
             raise FetchError("timed out", url=url) from None
-        except httpx.DecodingError as exc:
-            raise FetchError(f"could not decode body ({exc})", url=url) from None
         except httpx.TransportError as exc:
             raise FetchError(f"connection failed ({exc.__class__.__name__}: {exc})", url=url) from None
         if status in (429,) or status >= 500:
@@ -225,6 +229,52 @@ class Http:
         if status >= 400 and status not in (404, 410):
             raise HTTPStatusError(f"HTTP {status}", url=url, status=status)
         return Response(url=url, status=status, headers=resp_headers, body=b"".join(chunks), fetched_at=utcnow())
+
+
+class _Decoder:
+    """Content-Encoding undone incrementally with a hard limit on what it may produce."""
+
+    def __init__(self, encoding: str, cap: int, url: str):
+        self.cap, self.url, self.produced = cap, url, 0
+        codings = [c.strip().lower() for c in encoding.split(",") if c.strip() and c.strip().lower() != "identity"]
+        if len(codings) > 1:
+            raise FetchError(f"stacked Content-Encoding {encoding!r} refused", url=url)
+        self.coding = codings[0] if codings else ""
+        if self.coding in ("gzip", "x-gzip"):
+            self.z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif self.coding == "deflate":
+            self.z = zlib.decompressobj()
+        elif self.coding == "":
+            self.z = None
+        else:
+            raise FetchError(f"unsupported Content-Encoding {encoding!r}", url=url)
+        self.started = False
+
+    def _count(self, data: bytes) -> bytes:
+        self.produced += len(data)
+        if self.produced > self.cap:
+            raise TooLargeError(f"body is over the {self.cap}-byte cap once decompressed", url=self.url)
+        return data
+
+    def feed(self, data: bytes) -> bytes:
+        if self.z is None:
+            return self._count(data)
+        out = []
+        try:
+            while data:
+                chunk = self.z.decompress(data, self.cap - self.produced + 1)
+                out.append(self._count(chunk))
+                data = self.z.unconsumed_tail
+                self.started = True
+        except zlib.error as exc:
+            if self.coding == "deflate" and not self.started:  # raw deflate, as some servers send
+                self.z, self.started = zlib.decompressobj(-zlib.MAX_WBITS), True
+                return self.feed(data)
+            raise FetchError(f"could not decode {self.coding} body ({exc})", url=self.url) from None
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        return self._count(self.z.flush()) if self.z is not None else b""
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -248,7 +298,8 @@ def build_client(settings: HttpSettings, harvest: HarvestSettings | None = None,
         transport=transport or httpx.HTTPTransport(retries=1),
         timeout=timeout,
         follow_redirects=False,
-        headers={"User-Agent": settings.user_agent},
+        # Only encodings _Decoder can undo with a limit.
+        headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate"},
         trust_env=False,  # proxies from the environment would bypass the address checks
     )
     return Http(settings=settings, harvest=harvest or HarvestSettings(), client=client,

@@ -168,3 +168,9 @@ def test_mastodon_unknown_account_is_a_clear_error(demo_settings):
             return_value=httpx.Response(404, json={"error": "Record not found"}))
         with pytest.raises(CollectorError, match="account 'nobody' not found"):
             run(mastodon.collect, spec, demo_settings)
+
+
+def test_a_feed_url_answering_html_or_junk_fails_clearly():
+    for body in (b"<html><body><h1>Welcome</h1></body></html>", b"{not json", b'{"items": 3}'):
+        with pytest.raises(CollectorError, match="o/feed/x.*not a feed"):
+            feed.parse_feed(body, "https://g.example/feed", org_id="o", source_id="o/feed/x", platform="feed")

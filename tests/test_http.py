@@ -310,10 +310,6 @@ def test_a_redirect_loop_is_an_error_naming_redirects(server, make_http):
     assert server.paths() == ["/a", "/b"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a redirect loop (and 'more than N redirects') is raised as a plain FetchError, which is "
-    "retryable, so Http.get repeats the whole chain `retries` times with backoff, although only "
-    "connection errors, 5xx and 429 are meant to be retried"))
 def test_a_redirect_loop_is_not_retried(server, make_http, sleeps):
     server.routes["/a"] = (302, {"Location": "/b"}, b"")
     server.routes["/b"] = (302, {"Location": "/a"}, b"")
@@ -395,17 +391,16 @@ def gzip_zeros(size: int) -> bytes:
     return b"".join([*(out.compress(block) for _ in range(size >> 20)), out.flush()])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the body cap is checked only after httpx has decoded each network chunk, and httpx decodes "
-    "without an output limit: a body encoded twice ('Content-Encoding: gzip, gzip', ~300 bytes on "
-    "the wire) is inflated whole in memory (here 64 MB against a 1 MB cap) before TooLargeError"))
-def test_a_nested_gzip_bomb_does_not_inflate_past_the_cap_in_memory(server, make_http):
-    bomb = gzip.compress(gzip_zeros(64 << 20))
-    server.routes["/bomb"] = (200, {"Content-Encoding": "gzip, gzip"}, bomb)
+@pytest.mark.parametrize("encoding, body, error", [
+    ("gzip", lambda: gzip_zeros(64 << 20), TooLargeError),
+    ("gzip, gzip", lambda: gzip.compress(gzip_zeros(64 << 20)), FetchError),  # stacked: refused outright
+])
+def test_a_gzip_bomb_never_inflates_past_the_cap_in_memory(server, make_http, encoding, body, error):
+    server.routes["/bomb"] = (200, {"Content-Encoding": encoding}, body())
     http = make_http(max_body_bytes=1_000_000)
     tracemalloc.start()
     try:
-        with pytest.raises(TooLargeError):
+        with pytest.raises(error):
             http.get(server.base + "/bomb", robots=False)
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -634,7 +629,7 @@ def test_requests_to_one_host_arrive_at_least_the_delay_apart(server, make_http)
     for _ in range(3):
         http.get(server.base + "/a", robots=False)
     times = [r.at for r in server.received]
-    assert all(later - earlier >= 0.19 for earlier, later in zip(times, times[1:])), times
+    assert all(later - earlier >= 0.18 for earlier, later in zip(times, times[1:])), times
 
 
 @pytest.mark.parametrize("crawl_delay, cap, expected", [(2, 30.0, 2.0), (100, 1.5, 1.5)])

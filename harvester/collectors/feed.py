@@ -1,4 +1,4 @@
-"""The feed collector: RSS, Atom and JSON feeds (blogs, news pages, YouTube channels) via feedparser.
+"""The feed collector: RSS and Atom (feedparser) and JSON Feed: blogs, news pages, YouTube channels.
 
 The feed is fetched through the safe client (feedparser never fetches anything itself) with the
 saved ETag / Last-Modified, so an unchanged feed costs one 304. Each entry becomes an item keyed by
@@ -18,7 +18,7 @@ import feedparser
 
 from harvester.collectors import CollectRequest, Event
 from harvester.errors import CollectorError
-from harvester.extract import html_to_text
+from harvester.extract import html_to_text, parse_date
 from harvester.http import Response
 from harvester.items import Item, NextCursor, Snapshot, tags_scheme
 from harvester.urls import canonical
@@ -34,14 +34,43 @@ def _when(entry) -> dt.datetime | None:
     return None
 
 
+def _json_feed_entries(body: bytes, url: str, source_id: str) -> list[dict]:
+    """JSON Feed (jsonfeed.org) items as feedparser-shaped entries; feedparser reads no JSON."""
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise CollectorError(f"not a feed (malformed JSON: {exc})", source=source_id, url=url) from None
+    if not isinstance(data, dict) or not isinstance(data.get("items"), list):
+        raise CollectorError("not a feed (JSON without an items list)", source=source_id, url=url)
+    entries = []
+    for it in data["items"]:
+        if not isinstance(it, dict):
+            continue
+        when = parse_date(it.get("date_published") or it.get("date_modified"))
+        authors = it.get("authors") or ([it["author"]] if isinstance(it.get("author"), dict) else [])
+        entries.append({
+            "id": it.get("id"), "link": it.get("url") or it.get("external_url"), "title": it.get("title", ""),
+            "summary": it.get("summary") or it.get("content_text") or "",
+            "content": [{"value": it.get("content_html") or it.get("content_text") or ""}],
+            "author": ", ".join(a.get("name", "") for a in authors if isinstance(a, dict)) or None,
+            "tags": [{"term": t} for t in it.get("tags") or [] if isinstance(t, str)],
+            "published_parsed": when.utctimetuple() if when else None,
+        })
+    return entries
+
+
 def parse_feed(body: bytes, url: str, *, org_id: str, source_id: str, platform: str,
                response: Response | None = None) -> list[Item]:
-    """Items of a feed body; a body that is not a feed at all is a CollectorError."""
-    parsed = feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False)
-    if parsed.bozo and not parsed.entries and not parsed.feed:
-        raise CollectorError(f"not a feed ({parsed.get('bozo_exception')})", source=source_id, url=url)
+    """Items of an RSS, Atom or JSON feed body; a body that is not a feed at all is a CollectorError."""
+    if body.lstrip()[:1] == b"{":
+        entries = _json_feed_entries(body, url, source_id)
+    else:
+        parsed = feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False)
+        if not parsed.entries and (parsed.bozo or not parsed.version):  # HTML or junk, not a feed
+            raise CollectorError(f"not a feed ({parsed.get('bozo_exception') or 'no RSS or Atom root'})", source=source_id, url=url)
+        entries = parsed.entries
     items = []
-    for entry in parsed.entries:
+    for entry in entries:
         link = canonical(entry.get("link") or "", url)
         native = link or entry.get("id")
         if not native:

@@ -1,0 +1,68 @@
+"""Hostile and awkward bodies, made here, through the real parsing code: huge link lists, NULs,
+lying charsets, non-ASCII links, empty bodies, things that are not PDFs."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from harvester import extract
+from harvester.extract import parse_html, parse_pdf
+
+
+ARTICLE = "The community group met again this week to plan the summer festival together. " * 20
+
+
+def test_a_page_with_100000_links_yields_at_most_max_links_and_its_article():
+    nav = "".join(f'<a href="/p{i}">Page {i}</a> ' for i in range(100_000))
+    body = f"<html><body><nav>{nav}</nav><article><p>{ARTICLE}</p></article></body></html>".encode()
+    page = parse_html(body, "https://example.org/")
+    assert len(page.links) == extract.MAX_LINKS
+    assert page.links[0] == ("https://example.org/p0", "Page 0")
+    assert "plan the summer festival" in page.text
+    assert "Page 99999" not in page.text
+
+
+def test_nul_bytes_and_a_lying_charset_give_text_without_nuls():
+    html = ("<html><head><meta charset='utf-8'><title>Caf\xe9\x00 news</title></head><body><article><p>"
+            + "Le caf\xe9 \x00 est ouvert tous les jours pour la communaut\xe9 du quartier. " * 5
+            + "</p></article></body></html>")
+    page = parse_html(html.encode("latin-1"), "https://example.org/cafe")  # says utf-8, is latin-1
+    assert "est ouvert tous les jours" in page.text
+    assert "\x00" not in page.text and "\x00" not in page.title
+    assert "\x00" not in extract.decode(b"a\x00b", "utf-8")
+
+
+def test_an_empty_body_gives_an_empty_page():
+    page = parse_html(b"", "https://example.org/")
+    assert (page.title, page.text, page.links, page.feeds, page.published) == ("", "", (), (), None)
+
+
+@pytest.mark.parametrize("body", [b"<html><body>not a pdf</body></html>", b"", b"%PDF-1.4\n%garbage\x00\xff"])
+def test_parse_pdf_rejects_what_is_not_a_pdf(body):
+    with pytest.raises(ValueError, match="unreadable PDF"):
+        parse_pdf(body)
+
+
+def test_parse_pdf_reads_a_real_pdf():
+    pypdf = pytest.importorskip("pypdf")
+    writer = pypdf.PdfWriter()
+    writer.add_blank_page(200, 200)
+    writer.add_metadata({"/Title": "Equality objectives 2026"})
+    out = io.BytesIO()
+    writer.write(out)
+    title, text, _ = parse_pdf(out.getvalue())
+    assert title == "Equality objectives 2026"
+    assert text == ""
+
+
+@pytest.mark.parametrize("html, charset, encoding", [
+    ("<html><head><title>t</title></head><body>{link}</body></html>", "utf-8", "utf-8"),  # HTTP header only
+    ("<html><head><meta http-equiv='Content-Type' content='text/html; charset=iso-8859-1'><title>t</title>"
+     "</head><body>{link}</body></html>", None, "latin-1"),  # a correct, non-UTF-8 meta charset
+], ids=["utf8-charset-in-http-header", "latin1-charset-in-meta"])
+def test_non_ascii_links_keep_their_characters(html, charset, encoding):
+    body = html.format(link='<a href="/über-uns">Über uns</a>').encode(encoding)
+    page = parse_html(body, "https://example.org/", charset)
+    assert page.links == (("https://example.org/über-uns", "Über uns"),)
