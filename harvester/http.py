@@ -4,6 +4,8 @@ Organisations supply their own URLs, so every URL is untrusted. The client:
   - fetches only http(s) URLs whose host resolves to public addresses (the SSRF guard), unless an
     address is inside `http.allow_networks` (the demo and tests allow 127.0.0.1 there); IPv4
     hidden in IPv6 (mapped, 6to4, NAT64, Teredo) and numeric spellings are checked as what they are;
+    the check runs again when a connection opens, and the connection goes to the address that
+    passed it, so DNS rebinding cannot swap in a private address in between;
   - follows at most `max_redirects` redirects itself, checking every hop the same way;
   - caps the body on the wire and after decompression, which it does itself, a bounded chunk at a
     time (httpx would inflate a gzip bomb whole before any cap could look), and the body's time;
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from harvester.errors import (
@@ -119,8 +122,12 @@ class Http:
             raise BlockedURLError(f"scheme {parts.scheme or 'none'!r} is not allowed", url=url)
         if not parts.hostname:
             raise BlockedURLError("no host", url=url)
+        self.checked_address(parts.hostname, url)
+
+    def checked_address(self, host: str, url: str) -> str:
+        """Resolve `host` and return an address to connect to, if every address it has is allowed."""
         try:
-            addresses = self.resolve(parts.hostname)
+            addresses = self.resolve(host)
         except OSError as exc:
             raise FetchError(str(exc), url=url) from None
         if not addresses:
@@ -132,6 +139,7 @@ class Http:
             inner = embedded_ipv4(addr) if isinstance(addr, ipaddress.IPv6Address) else None
             if not addr.is_global or (inner is not None and not inner.is_global):
                 raise BlockedURLError(f"address {addr} is not public (not in http.allow_networks)", url=url)
+        return addresses[0]
 
     # -- politeness ------------------------------------------------------------------------------
     def _wait_turn(self, url: str) -> None:
@@ -201,6 +209,7 @@ class Http:
 
     def _get_once(self, url: str, headers: dict[str, str], deadline: float) -> Response:
         cap = self.settings.max_body_bytes
+        _request.deadline = deadline
         try:
             with self.client.stream("GET", url, headers=headers) as r:
                 declared = r.headers.get("content-length")
@@ -218,10 +227,16 @@ class Http:
                 chunks.append(decoder.finish())
                 resp_headers = {k.lower(): v for k, v in r.headers.items()}
                 status = r.status_code
+        except BlockedURLError as exc:  # raised by _GuardedBackend as the connection opened
+            raise BlockedURLError(str(exc).split(": ", 1)[-1], url=url) from None
         except httpx.TimeoutException:
+            if time.monotonic() >= deadline - 0.01:
+                raise FetchError(f"took longer than {self.settings.deadline_seconds:g} s", url=url) from None
             raise FetchError("timed out", url=url) from None
         except httpx.TransportError as exc:
             raise FetchError(f"connection failed ({exc.__class__.__name__}: {exc})", url=url) from None
+        finally:
+            _request.deadline = None
         if status in (429,) or status >= 500:
             error = HTTPStatusError(f"HTTP {status}", url=url, status=status)
             error.retry_after = _retry_after(resp_headers.get("retry-after"))
@@ -289,6 +304,57 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - utcnow()).total_seconds())
 
 
+_request = threading.local()  # the deadline of the request this thread is making, if any
+
+
+def _bounded(timeout: float | None) -> float | None:
+    """A socket timeout that never runs past the current request's deadline."""
+    deadline = getattr(_request, "deadline", None)
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise httpcore.ReadTimeout("the request's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write is cut at the request's deadline, so a server
+    trickling its headers or body a byte at a time cannot hold a harvest open."""
+
+    def __init__(self, inner: httpcore.NetworkStream):
+        self.inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self.inner.read(max_bytes, _bounded(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.inner.write(buffer, _bounded(timeout))
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None) -> "_DeadlineStream":
+        return _DeadlineStream(self.inner.start_tls(ssl_context, server_hostname, _bounded(timeout)))
+
+    def get_extra_info(self, info: str):
+        return self.inner.get_extra_info(info)
+
+
+class _GuardedBackend(httpcore.SyncBackend):
+    """Opens TCP connections only to an address that has just passed the SSRF check, and bounds
+    them by the request's deadline."""
+
+    def __init__(self, http: Http):
+        self.http = http
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        address = self.http.checked_address(host, f"{host}:{port}")
+        stream = super().connect_tcp(address, port, timeout=_bounded(timeout), local_address=local_address,
+                                     socket_options=socket_options)
+        return _DeadlineStream(stream)
+
+
 def build_client(settings: HttpSettings, harvest: HarvestSettings | None = None, *,
                  transport: httpx.BaseTransport | None = None, resolve: Resolver | None = None,
                  sleep: Callable[[float], None] | None = None) -> Http:
@@ -302,5 +368,9 @@ def build_client(settings: HttpSettings, harvest: HarvestSettings | None = None,
         headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate"},
         trust_env=False,  # proxies from the environment would bypass the address checks
     )
-    return Http(settings=settings, harvest=harvest or HarvestSettings(), client=client,
+    http = Http(settings=settings, harvest=harvest or HarvestSettings(), client=client,
                 resolve=resolve or system_resolver, sleep=sleep or time.sleep)
+    if transport is None:
+        # httpx offers no public hook for the connection step; its pool's backend is the seam.
+        client._transport._pool._network_backend = _GuardedBackend(http)
+    return http
