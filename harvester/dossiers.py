@@ -86,7 +86,7 @@ def build_dossier(store: Store, org: Organisation, score: OrgScore, changes: lis
 def _index_row(store: Store, org: Organisation, score: OrgScore | None) -> IndexRow:
     problems = tuple(f"{s['platform']}: {s['last_error']}" for s in store.source_status(org.id) if s["last_error"])
     levels = tuple((c.label, c.level) for c in score.criteria) if score else tuple((c, "none") for c in CRITERIA)
-    return IndexRow(org_id=org.id, name=org.name, kind=org.kind, href=f"{org.id}.html", levels=levels,
+    return IndexRow(org_id=org.id, name=org.name, kind=org.kind, href=f"{org.id}.html" if score else "", levels=levels,
                     award=score.award.level if score else None, last_harvest=_stamp(store.last_harvest(org.id)),
                     items=len(store.items_for(org.id)), problems=problems)
 

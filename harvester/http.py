@@ -209,7 +209,7 @@ class Http:
 
     def _get_once(self, url: str, headers: dict[str, str], deadline: float) -> Response:
         cap = self.settings.max_body_bytes
-        _request.deadline = deadline
+        _request.deadline, _request.deadline_bound = deadline, False
         try:
             with self.client.stream("GET", url, headers=headers) as r:
                 declared = r.headers.get("content-length")
@@ -230,7 +230,7 @@ class Http:
         except BlockedURLError as exc:  # raised by _GuardedBackend as the connection opened
             raise BlockedURLError(str(exc).split(": ", 1)[-1], url=url) from None
         except httpx.TimeoutException:
-            if time.monotonic() >= deadline - 0.01:
+            if getattr(_request, "deadline_bound", False) or time.monotonic() >= deadline:
                 raise FetchError(f"took longer than {self.settings.deadline_seconds:g} s", url=url) from None
             raise FetchError("timed out", url=url) from None
         except httpx.TransportError as exc:
@@ -313,6 +313,7 @@ def _bounded(timeout: float | None) -> float | None:
     if deadline is None:
         return timeout
     left = deadline - time.monotonic()
+    _request.deadline_bound = timeout is None or left < timeout  # a timeout now is the deadline's
     if left <= 0:
         raise httpcore.ReadTimeout("the request's deadline passed")
     return left if timeout is None else min(timeout, left)

@@ -173,6 +173,12 @@ def harvest(settings: Settings, orgs: tuple[Organisation, ...], *, http: Http | 
             for future in as_completed([pool.submit(one_org, org) for org in orgs]):
                 outcomes.extend(future.result())
         status = "partial" if any(o.status == "failed" for o in outcomes) else "ok"
+    except Exception:
+        status = "failed"
+        raise
+    except BaseException:  # Ctrl-C, SIGTERM via SystemExit: recorded as such, then re-raised
+        status = "interrupted"
+        raise
     finally:
         if own_http:
             http.close()

@@ -122,7 +122,7 @@ class IndexRow:
     org_id: str
     name: str
     kind: str
-    href: str
+    href: str  # the dossier's file name; empty until the organisation is scored
     levels: tuple[tuple[str, str], ...]  # (criterion label, level)
     award: str | None
     last_harvest: str
