@@ -222,8 +222,8 @@ def orgs(ctx: click.Context, as_json: bool) -> None:
         return
     for r in rows:
         levels = " ".join(f"{k}={v}" for k, v in r["levels"].items()) or "not scored"
-        click.echo(f"{r['id']:<28} {r['kind']:<9} harvest {r['last_harvest'] or 'never':<26} "
-                   f"{r['award'] or 'no award'}  {levels}")
+        harvested = r["last_harvest"].strftime("%Y-%m-%d %H:%M UTC") if r["last_harvest"] else "never"
+        click.echo(f"{r['id']:<28} {r['kind']:<9} harvested {harvested:<20} {r['award'] or 'no award':<9} {levels}")
 
 
 @main.command()
