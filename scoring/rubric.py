@@ -57,6 +57,7 @@ class Rollup:
     month_bonus: float
     max_month_bonus: float
     platform_bonus: float
+    hub_factor: float = 1.0  # weight of a hub page (a news index, a home page) against its posts
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,7 @@ def parse_rubric(data: dict[str, Any]) -> Rubric:
         month_bonus=_fraction(r, "month_bonus", "rollup."),
         max_month_bonus=_fraction(r, "max_month_bonus", "rollup."),
         platform_bonus=_fraction(r, "platform_bonus", "rollup."),
+        hub_factor=_fraction(r, "hub_factor", "rollup.", 1.0),
     )
     if rollup.evidence_scale <= 0 or rollup.recency_half_life_days <= 0:
         raise RubricError("rollup", "evidence_scale and recency_half_life_days must be positive")

@@ -3,7 +3,7 @@
 For each criterion: items scoring at least `min_item_score` count; items that are the same
 evidence (a news page and the feed entry linking to it) count once, at their best; the strongest
 counts fully and each next one `repeat_decay` times less (diminishing returns for repeats); each
-is weighted by recency. The sum maps to [0, 1] through 1 - exp(-evidence_scale * sum), plus a
+is weighted by recency, and hub pages (a news index repeating its posts' teasers) count less. The sum maps to [0, 1] through 1 - exp(-evidence_scale * sum), plus a
 bonus for spread across months and for evidence on both the website and social media. Validators'
 overrides win over the machine: an excluded item never counts, an included one counts fully.
 Every number comes with a sentence that says where it came from.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from urllib.parse import urlsplit
 from collections import defaultdict
 
 from scoring.model import (
@@ -62,6 +63,21 @@ def _recency(item: Evidence, rubric: Rubric, now: dt.datetime) -> float:
     return max(rubric.rollup.recency_floor, decay)
 
 
+def _hubs(items: list[Evidence], min_children: int = 3) -> set[str]:
+    """Pages whose URL is the folder of several other items' URLs: a news index or a home page
+    repeats its posts' teasers, so it should not outrank the posts themselves."""
+    paths = [(i.id, urlsplit(i.url)) for i in items if i.url]
+    hubs = set()
+    for item_id, parts in paths:
+        folder = parts.path if parts.path.endswith("/") else parts.path + "/"
+        children = sum(1 for other_id, o in paths
+                       if other_id != item_id and o.netloc == parts.netloc and o.path.startswith(folder)
+                       and o.path.rstrip("/") != parts.path.rstrip("/"))
+        if children >= min_children:
+            hubs.add(item_id)
+    return hubs
+
+
 def _overrides_by_item(overrides: list[Override]) -> dict[str, list[Override]]:
     by_item: dict[str, list[Override]] = defaultdict(list)
     for o in sorted(overrides, key=lambda o: o.at):
@@ -79,7 +95,8 @@ def _decision(overrides: list[Override], criterion: str) -> str | None:
 
 
 def _score_criterion(name: str, items: list[Evidence], classes: dict[str, Classification],
-                     overrides: dict[str, list[Override]], rubric: Rubric, now: dt.datetime) -> CriterionScore:
+                     overrides: dict[str, list[Override]], rubric: Rubric, now: dt.datetime,
+                     hubs: set[str] = frozenset()) -> CriterionScore:
     rule = rubric.criterion(name)
     r = rubric.rollup
     counted: list[tuple[float, Evidence, tuple[str, ...], bool]] = []
@@ -95,7 +112,8 @@ def _score_criterion(name: str, items: list[Evidence], classes: dict[str, Classi
             score, signals, forced = 1.0, signals + ("validator included",), True
         if score < r.min_item_score:
             continue
-        counted.append((score * _recency(item, rubric, now), item, signals, forced))
+        factor = rubric.rollup.hub_factor if item.id in hubs and not forced else 1.0
+        counted.append((score * _recency(item, rubric, now) * factor, item, signals, forced))
 
     distinct = _best_per_key(counted, lambda e: _link_key(e[1]))
     distinct = _best_per_key(distinct, lambda e: e[1].id if e[3] else _sentence_key(e[1], classes[e[1].id].criteria[name]))
@@ -188,7 +206,8 @@ def score_organisation(org_id: str, items: list[Evidence], classes: dict[str, Cl
                        overrides: list[Override], rubric: Rubric, now: dt.datetime) -> OrgScore:
     """Roll an organisation's items up into five criterion scores, the steps and an award."""
     by_item = _overrides_by_item(overrides)
-    criteria = tuple(_score_criterion(name, items, classes, by_item, rubric, now) for name in CRITERIA)
+    hubs = _hubs(items)
+    criteria = tuple(_score_criterion(name, items, classes, by_item, rubric, now, hubs) for name in CRITERIA)
     steps = _steps(items, classes, rubric, by_item)
     counted = {c.item_id for crit in criteria for c in crit.cited}
     months = len({(i.when.year, i.when.month) for i in items if i.id in counted and i.when})

@@ -129,3 +129,16 @@ def test_rubric_errors_name_the_field():
     with pytest.raises(RubricError) as err:
         parse_rubric(data)
     assert err.value.field == "criteria.progress_shared"
+
+
+def test_a_news_index_counts_less_than_the_posts_it_lists(rubric):
+    teaser = "Latest: read our new equality objectives and the targets we have set ourselves for 2027 and beyond."
+    posts = [Evidence(id=f"p{n}", org_id="org", platform="website", title="", text=text,
+                      url=f"https://example.org/news/2026/0{n}/post-{n}/",
+                      published=dt.datetime(2026, n, 1, tzinfo=dt.timezone.utc))
+             for n, text in ((3, "Sports day results."), (4, "New lunch menu."), (5, GOALS))]
+    index = Evidence(id="index", org_id="org", platform="website", title="News", text=teaser,
+                     url="https://example.org/news/", published=dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc))
+    cited = rollup(rubric, posts + [index]).criterion("goals_set").cited
+    assert [c.item_id for c in cited] == ["p5", "index"]
+    assert cited[1].contribution < cited[1].item_score * 0.35  # halved as a hub (0.5), decayed as a repeat (0.6)
