@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
+
+import duckdb
 
 import pytest
 
@@ -51,8 +55,6 @@ def test_classify_keeps_ids_and_order(config, tmp_path):
     lines = [{"id": "b", "text": "We asked 120 parents about belonging; 64% said they feel part of the school community."},
              {"id": 7, "text": "School dinners this week: pasta bake."},
              {"id": "a", "text": "By March 2027 we will translate every letter home into five languages."}]
-    result = run_ccqm("--config", str(config), "classify", "-", env=None) if False else None
-    import subprocess, sys
     result = subprocess.run([sys.executable, "-m", "harvester", "--config", str(config), "classify"],
                             input="\n".join(json.dumps(l) for l in lines) + "\n", capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -72,7 +74,6 @@ def test_override_survives_rescore_and_rescore_prints_what_changed(config, tmp_p
     first = cli(config, tmp_path, "rescore", "castlegate-logistics", "--out", str(tmp_path / "dossiers"))
     assert first.returncode == 0 and "First scoring" in first.stdout
 
-    import duckdb
     con = duckdb.connect(str(tmp_path / "ccqm.duckdb"))
     result = json.loads(con.execute("SELECT result FROM score_runs ORDER BY scored_at DESC LIMIT 1").fetchone()[0])
     con.close()
