@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from harvester.assess import classify_rows
+from harvester.collectors import collector_for
 from harvester.items import utcnow
 from harvester.registry import Organisation
 from harvester.settings import Settings
@@ -68,10 +69,7 @@ def build_dossier(store: Store, org: Organisation, score: OrgScore, changes: lis
                            claimed=s.number <= org.step) for s in score.steps)
     months = Counter((r["published_at"] or r["first_seen"]).strftime("%Y-%m") for r in rows
                      if classes.get(r["id"]) and classes[r["id"]].labels(rubric.label_threshold))
-    sources = tuple(SourceView(platform=s["platform"], locator=s["locator"], items=s["items_total"] or 0,
-                               last_success=_stamp(s["last_success"]),
-                               status="failing" if s["last_error"] else ("ok" if s["last_success"] else "not collected"),
-                               problem=s["last_error"]) for s in store.source_status(org.id))
+    sources = tuple(_source_view(s) for s in store.source_status(org.id))
     overrides = tuple(OverrideView(item_id=o.item_id, action=o.action, criterion=o.criterion or "", note=o.note,
                                    by=o.by, at=_stamp(o.at)) for o in store.overrides_for(org.id))
     return DossierPage(
@@ -81,6 +79,17 @@ def build_dossier(store: Store, org: Organisation, score: OrgScore, changes: lis
         blockers=score.award.blockers, cards=tuple(cards), steps=steps, timeline=build_timeline(dict(months)),
         sources=sources, changes=tuple(changes), overrides=overrides,
         evidence=tuple(_evidence_view(r, classes.get(r["id"]), rubric.label_threshold) for r in rows))
+
+
+def _source_view(s: dict) -> SourceView:
+    if collector_for(s["platform"]) is None:
+        status, problem = "not collected", f"ccqm has no {s['platform']} collector yet"
+    elif s["last_error"]:
+        status, problem = "failing", s["last_error"]
+    else:
+        status, problem = ("ok" if s["last_success"] else "not collected yet"), None
+    return SourceView(platform=s["platform"], locator=s["locator"], items=s["items_total"] or 0,
+                      last_success=_stamp(s["last_success"]), status=status, problem=problem)
 
 
 def _index_row(store: Store, org: Organisation, score: OrgScore | None) -> IndexRow:

@@ -106,9 +106,11 @@ def harvest_source(settings: Settings, spec: SourceSpec, http: Http, session, ru
     """Collect one source and save what it yields."""
     outcome = SourceOutcome(source=spec, status="ok")
     collector = collector_for(spec.platform)
-    if collector is None:
+    if collector is None:  # not collectable is not absent: the run and the dossier say so
         outcome.status = "skipped"
         outcome.errors.append(f"not collected: ccqm has no {spec.platform} collector yet")
+        with session() as store:
+            store.record_source_run(run_id, spec, outcome.counts, outcome.status, 0.0)
         return outcome
     started = time.monotonic()
     with session() as store:

@@ -218,6 +218,6 @@ def _check_networks(networks: tuple[str, ...], file: str) -> None:
 
 
 def with_overrides(settings: Settings, **sections: Mapping[str, Any]) -> Settings:
-    """A copy with some section values replaced (used by the demo and tests)."""
+    """A copy with some section values replaced (for tests and tools)."""
     changes = {name: replace(getattr(settings, name), **values) for name, values in sections.items()}
     return dataclasses.replace(settings, **changes)
