@@ -196,8 +196,8 @@ class Http:
             self.check_url(url)
             if robots and not self.robots.allowed(url):
                 unreadable = self.robots.error(url)
-                if unreadable:  # the site is down or broken, which is not the site saying no
-                    raise FetchError(f"robots.txt could not be read ({unreadable})", url=url)
+                if unreadable:  # the site is down or broken: say so, rather than "the site says no"
+                    raise RobotsDeniedError(f"robots.txt could not be read ({unreadable})", url=url)
                 raise RobotsDeniedError("disallowed by robots.txt", url=url)
             if url in seen:
                 raise RedirectError("redirect loop", url=url)

@@ -559,7 +559,7 @@ def test_an_unreadable_robots_txt_denies_the_whole_site_and_says_why(server, mak
     server.routes["/about"] = (200, {}, b"about")
     http = make_http()
     for path in ("/", "/about"):
-        with pytest.raises(RobotsDeniedError):
+        with pytest.raises(RobotsDeniedError, match="robots.txt could not be read"):
             http.get(server.base + path)
     assert server.paths() == ["/robots.txt"]
     error = http.robots.error(server.base + "/about")
