@@ -158,7 +158,7 @@ class Http:
             robots: bool = True) -> Response:
         """GET with every rule applied. Returns 2xx, 304, 404 and 410 responses; raises otherwise."""
         if params:
-            url = str(httpx.URL(url, params=params))
+            url = str(httpx.URL(url).copy_merge_params(params))  # keeps a query the URL already has
         attempt = 0
         while True:
             try:

@@ -174,3 +174,10 @@ def test_a_feed_url_answering_html_or_junk_fails_clearly():
     for body in (b"<html><body><h1>Welcome</h1></body></html>", b"{not json", b'{"items": 3}'):
         with pytest.raises(CollectorError, match="o/feed/x.*not a feed"):
             feed.parse_feed(body, "https://g.example/feed", org_id="o", source_id="o/feed/x", platform="feed")
+
+
+def test_params_are_added_to_a_query_the_url_already_has():
+    with respx.mock() as router:
+        route = router.get("https://api.example/x").mock(return_value=httpx.Response(200, json={}))
+        public_http().get_json("https://api.example/x?keep=1", params={"limit": 40})
+        assert dict(route.calls[0].request.url.params) == {"keep": "1", "limit": "40"}

@@ -73,3 +73,34 @@ def test_ccqm_demo_command_prints_the_index_path(tmp_path):
     text = open(index, encoding="utf-8").read()
     for name in ("Greenfield Primary School", "Riverside Community Larder", "Castlegate Logistics Ltd"):
         assert name in text
+
+
+def test_an_edited_page_keeps_both_versions_and_a_deleted_one_stays_as_evidence(tmp_path):
+    import shutil
+
+    from harvester.demo import DEMO, PROJECT, render_config
+    from harvester.settings import load_settings
+    from harvester.world import serve_world
+
+    world_dir = tmp_path / "world"
+    shutil.copytree(DEMO / "world", world_dir)
+    post = world_dir / "sites" / "castlegate" / "news" / "2026" / "09" / "multi-faith-prayer-and-quiet-room-opens" / "index.html"
+    gone = world_dir / "sites" / "castlegate" / "careers" / "warehouse-operative" / "index.html"
+    with serve_world(world_dir) as world:
+        config = render_config(DEMO / "config", tmp_path / "config", world, PROJECT / "config" / "rubric.toml")
+        settings = load_settings(config, db=tmp_path / "ccqm.duckdb", env={})
+        chosen = (settings.organisation("castlegate-logistics"),)
+        harvest(settings, chosen)
+        post.write_text(post.read_text(encoding="utf-8").replace(
+            "</article>", "<p>Update: 37 colleagues used the room in its first month.</p></article>"), encoding="utf-8")
+        gone.unlink()
+        report = harvest(settings, chosen)
+    assert report.totals["changed"] >= 1 and report.totals["gone"] == 1
+    with open_store(settings.db_path) as store:
+        url = world.sites["castlegate"] + "/news/2026/09/multi-faith-prayer-and-quiet-room-opens/"
+        versions = store.con.execute("SELECT count(*) FROM snapshots s JOIN items i ON i.id = s.item_id "
+                                     "WHERE i.url = ? AND i.platform = 'website'", [url]).fetchone()[0]
+        assert versions == 2
+        text, gone_at = store.con.execute("SELECT text, gone_at FROM items WHERE url = ?",
+                                          [world.sites["castlegate"] + "/careers/warehouse-operative/"]).fetchone()
+        assert gone_at is not None and "warehouse" in text.lower()
