@@ -97,7 +97,7 @@ def _index_row(store: Store, org: Organisation, score: OrgScore | None) -> Index
     levels = tuple((c.label, c.level) for c in score.criteria) if score else tuple((c, "none") for c in CRITERIA)
     return IndexRow(org_id=org.id, name=org.name, kind=org.kind, href=f"{org.id}.html" if score else "", levels=levels,
                     award=score.award.level if score else None, last_harvest=_stamp(store.last_harvest(org.id)),
-                    items=len(store.items_for(org.id)), problems=problems)
+                    items=store.item_count(org.id), problems=problems)
 
 
 def write_dossiers(settings: Settings, orgs: tuple[Organisation, ...], out_dir: Path | None = None,

@@ -258,6 +258,9 @@ class Store:
             WHERE i.org_id = ? ORDER BY coalesce(i.published_at, i.first_seen) DESC, i.id""", [org_id])
         return _dicts(rows)
 
+    def item_count(self, org_id: str) -> int:
+        return self.con.execute("SELECT count(*) FROM items WHERE org_id = ?", [org_id]).fetchone()[0]
+
     def counts(self) -> dict[str, int]:
         tables = ("organisations", "sources", "items", "snapshots", "runs", "run_errors", "classifications",
                   "score_runs", "overrides")
