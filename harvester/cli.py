@@ -1,7 +1,8 @@
 """The `ccqm` command line: each command parses options, calls one library function, prints.
 
 Exit codes: 0 all well; 1 finished but something failed (each failure named); 2 bad usage or
-bad configuration (one line naming the file and field).
+bad configuration (one line naming the file and field). Each error class carries its own code
+(harvester.errors); this module only prints it.
 """
 
 from __future__ import annotations
@@ -15,30 +16,31 @@ from pathlib import Path
 
 import click
 
-from harvester.errors import CcqmError, ConfigError
-from harvester.settings import Settings, load_settings
+from harvester.config.settings import Settings, load_settings
+from harvester.errors import CcqmError
 
 
 class Failed(click.ClickException):
     exit_code = 1
 
 
+def _say(exc: CcqmError) -> None:
+    click.echo(f"ccqm: {exc.label + ': ' if exc.label else ''}{exc}", err=True)
+
+
 @contextmanager
 def _errors():
-    """Map our errors to one line and an exit code, here at the edge only."""
+    """Our errors as one line and their own exit code, here at the edge only."""
     try:
         yield
-    except ConfigError as exc:
-        click.echo(f"ccqm: config error: {exc}", err=True)
-        sys.exit(2)
     except CcqmError as exc:
-        click.echo(f"ccqm: {exc}", err=True)
-        sys.exit(1)
+        _say(exc)
+        sys.exit(exc.exit_code)
 
 
-def _settings(ctx: click.Context, out: str | None = None) -> Settings:
+def _settings(ctx: click.Context, out: str | None = None, *, registry: bool = True) -> Settings:
     with _errors():
-        return load_settings(ctx.obj["config"], db=ctx.obj["db"], out=out)
+        return load_settings(ctx.obj["config"], db=ctx.obj["db"], out=out, registry=registry)
 
 
 def _progress(total: int, label: str = "harvesting"):
@@ -72,10 +74,11 @@ def _print_harvest(report) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--config", "config", envvar="CCQM_CONFIG", default="config", show_default=True,
-              help="Config folder with organisations.toml, rubric.toml, settings.toml [env CCQM_CONFIG].")
-@click.option("--db", "db", envvar="CCQM_DB", default=None,
-              help="DuckDB file [env CCQM_DB; default paths.db in settings.toml, data/ccqm.duckdb].")
+@click.option("--config", "config", default=None,
+              help="Config folder with organisations.toml, rubric.toml, settings.toml "
+                   "[env CCQM_CONFIG; default ./config].")
+@click.option("--db", "db", default=None,
+              help="DuckDB file [env CCQM_DB; else paths.db in settings.toml; default data/ccqm.duckdb].")
 @click.option("-v", "--verbose", is_flag=True, help="Log debugging detail.")
 @click.version_option(package_name="ccqm")
 @click.pass_context
@@ -98,9 +101,13 @@ def demo(ctx: click.Context, out: str) -> None:
         result = run_demo(Path(out), db=Path(ctx.obj["db"]) if ctx.obj["db"] else None, progress=_progress)
     _print_harvest(result.report)
     for s in result.scores:
-        levels = " ".join(f"{c.criterion}={c.level}" for c in s.after.criteria)
-        click.echo(f"  {s.org.id}: {s.after.award.level or 'no award yet'} ({levels})")
+        click.echo(f"  {s.org.id}: {_levels(s.after)}")
     click.echo(str(result.index.resolve()))
+
+
+def _levels(score) -> str:
+    levels = " ".join(f"{c.criterion}={c.level}" for c in score.criteria)
+    return f"{score.award.level or 'no award yet'} ({levels})"
 
 
 @main.command()
@@ -108,7 +115,7 @@ def demo(ctx: click.Context, out: str) -> None:
 @click.pass_context
 def crawl(ctx: click.Context, orgs: tuple[str, ...]) -> None:
     """Harvest the named organisations (all by default)."""
-    from harvester.pipeline import harvest
+    from harvester.app.harvest import harvest
 
     settings = _settings(ctx)
     with _errors():
@@ -124,13 +131,12 @@ def crawl(ctx: click.Context, orgs: tuple[str, ...]) -> None:
 @click.pass_context
 def score_cmd(ctx: click.Context, orgs: tuple[str, ...]) -> None:
     """Classify new items and roll up scores."""
-    from harvester.assess import score
+    from harvester.app.assess import score
 
     settings = _settings(ctx)
     with _errors():
         for s in score(settings, settings.select(orgs)):
-            levels = " ".join(f"{c.criterion}={c.level}" for c in s.after.criteria)
-            click.echo(f"{s.org.id}: {s.after.award.level or 'no award yet'} ({levels}); {s.classified} classified")
+            click.echo(f"{s.org.id}: {_levels(s.after)}; {s.classified} classified")
 
 
 @main.command()
@@ -139,7 +145,7 @@ def score_cmd(ctx: click.Context, orgs: tuple[str, ...]) -> None:
 @click.pass_context
 def dossier(ctx: click.Context, orgs: tuple[str, ...], out: str | None) -> None:
     """Write HTML dossiers and the index."""
-    from harvester.dossiers import write_dossiers
+    from harvester.app.dossiers import write_dossiers
 
     settings = _settings(ctx, out)
     with _errors():
@@ -153,37 +159,42 @@ def dossier(ctx: click.Context, orgs: tuple[str, ...], out: str | None) -> None:
 @click.pass_context
 def rescore(ctx: click.Context, org: str, refresh: bool, out: str | None) -> None:
     """One organisation: (harvest,) score, dossier; print what changed."""
-    from harvester.assess import score
-    from harvester.dossiers import write_dossiers
-    from harvester.pipeline import harvest
+    from harvester.app.refresh import refresh as refresh_round
 
     settings = _settings(ctx, out)
     with _errors():
-        chosen = settings.select([org])
-        report = harvest(settings, chosen) if refresh else None
-        outcome = score(settings, chosen)[0]
-        index = write_dossiers(settings, chosen)
-    if report:
-        _print_harvest(report)
+        result = refresh_round(settings, settings.select([org]), harvest_first=refresh)
+    if result.report:
+        _print_harvest(result.report)
+    outcome = result.scores[0]
     click.echo(f"{org}: {outcome.after.award.level or 'no award yet'}")
     for line in outcome.changes or ["nothing changed"]:
         click.echo(f"  {line}")
-    click.echo(str((index.parent / f"{org}.html").resolve()))
-    if report and report.failed:
-        raise Failed(f"{len(report.failed)} source(s) failed")
+    click.echo(str((result.index.parent / f"{org}.html").resolve()))
+    if result.failed:
+        raise Failed(f"{len(result.failed)} source(s) failed")
 
 
 @main.command()
-@click.argument("file", default="-", type=click.File("r", encoding="utf-8"))
+@click.argument("file", default="-", type=click.File("rb"))
 @click.pass_context
 def classify(ctx: click.Context, file) -> None:
-    """JSONL in ({"id", "text"} a line), JSONL out with labels and criteria, in input order."""
-    from harvester.classify_io import classify_lines
+    """JSONL in ({"id", "text"} a line), JSONL out with labels and criteria, in input order.
 
-    settings = _settings(ctx)
+    A line that cannot be read is named on stderr and skipped; the exit code is then 1."""
+    from harvester.app.classify import classify_stream
+
+    settings = _settings(ctx, registry=False)
+    bad = 0
     with _errors():
-        for line in classify_lines(file, settings.rubric, source=getattr(file, "name", "-")):
-            click.echo(line)
+        for out in classify_stream(file, settings.rubric, source=getattr(file, "name", "-")):
+            if isinstance(out, CcqmError):
+                bad += 1
+                _say(out)
+            else:
+                click.echo(out)
+    if bad:
+        sys.exit(1)
 
 
 @main.command()
@@ -198,7 +209,7 @@ def classify(ctx: click.Context, file) -> None:
 def override(ctx: click.Context, org: str, item: str, include: str | None, exclude: str | None,
              note: str, by: str) -> None:
     """A validator's include / exclude / note on one ITEM (id or URL), kept forever."""
-    from harvester.overrides import add_override
+    from harvester.app.overrides import add_override
 
     settings = _settings(ctx)
     with _errors():
@@ -212,7 +223,7 @@ def override(ctx: click.Context, org: str, item: str, include: str | None, exclu
 @click.pass_context
 def orgs(ctx: click.Context, as_json: bool) -> None:
     """Registered organisations, last harvest, current levels."""
-    from harvester.status import org_status
+    from harvester.app.status import org_status
 
     settings = _settings(ctx)
     with _errors():
@@ -224,6 +235,21 @@ def orgs(ctx: click.Context, as_json: bool) -> None:
         levels = " ".join(f"{k}={v}" for k, v in r["levels"].items()) or "not scored"
         harvested = r["last_harvest"].strftime("%Y-%m-%d %H:%M UTC") if r["last_harvest"] else "never"
         click.echo(f"{r['id']:<28} {r['kind']:<9} harvested {harvested:<20} {r['award'] or 'no award':<9} {levels}")
+
+
+@main.command("config")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def config_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Every effective setting, and where it came from (default, file, environment or flag)."""
+    settings = _settings(ctx)
+    rows = settings.effective()
+    if as_json:
+        click.echo(json.dumps([{"setting": k, "value": v, "from": w} for k, v, w in rows], indent=2, default=str))
+        return
+    for key, value, where in rows:
+        shown = ", ".join(value) if isinstance(value, (list, tuple)) else value
+        click.echo(f"{key:<32} {str(shown):<40} {where}")
 
 
 @main.command()

@@ -1,16 +1,24 @@
 """Every error ccqm raises on purpose, so callers catch ours and never a library's.
 
-    CcqmError                     base; `str()` is one line naming what went wrong and where
-     ├── ConfigError              a config file or setting is wrong (exit code 2): names file and field
-     ├── FetchError               an HTTP fetch failed: names the URL
-     │    ├── BlockedURLError     the URL's scheme or address is not allowed (SSRF guard); never retried
-     │    ├── RobotsDeniedError   robots.txt forbids the URL
-     │    ├── TooLargeError       the body passed the byte cap (raw or decompressed)
-     │    ├── RedirectError       a redirect loop, or more redirects than allowed; never retried
-     │    └── HTTPStatusError     the server answered with an error status
-     ├── CollectorError           a collector could not make sense of a response: names source and URL
-     └── StoreError               the database could not be opened or written: names the file
+    CcqmError                      base; `str()` is one line naming what went wrong and where   exit 1
+     ├── UsageError                 the command was asked for something that cannot be done      exit 2
+     │    └── ConfigError           a config file, setting or variable is wrong: names it        exit 2
+     ├── InputError                 a line of input (classify's JSONL) is malformed: names line  exit 1
+     ├── FetchError                 an HTTP fetch failed: names the URL; not retried             exit 1
+     │    ├── TransientFetchError   a timeout or a dropped connection: retried
+     │    ├── BlockedURLError       the URL's scheme or address is not allowed (SSRF guard)
+     │    ├── RobotsDeniedError     robots.txt forbids the URL
+     │    ├── TooLargeError         the body passed the byte cap (raw or decompressed)
+     │    ├── RedirectError         a redirect loop, or more redirects than allowed
+     │    └── HTTPStatusError       an error status; retried only for 5xx and 429
+     ├── ContentError               a fetched body cannot be read (a broken PDF, say)
+     ├── CollectorError             a collector could not make sense of a response: names the source
+     └── StoreError                 the database cannot be opened or written: names the file     exit 1
+          └── StoreUnusableError    the file is not a usable ccqm database (a directory, SQLite)  exit 2
 
+Lower libraries' exceptions are translated where they are called (httpx in `web.client`, DuckDB in
+`store.db`, the rubric's `scoring.RubricError` in `config.settings`), so nothing above those seams
+sees them. Each class carries its own exit code; the CLI reads it and maps nothing itself.
 Per-item and per-source failures are recorded in `run_errors` and the run goes on; only
 configuration errors stop a run.
 """
@@ -21,9 +29,21 @@ from __future__ import annotations
 class CcqmError(Exception):
     """Base of all ccqm errors."""
 
+    exit_code = 1
+    label = ""  # printed before the message: "ccqm: config error: ..."
 
-class ConfigError(CcqmError):
-    """A configuration file or setting is invalid."""
+
+class UsageError(CcqmError):
+    """The command asked for something impossible (an unknown organisation, clashing options)."""
+
+    exit_code = 2
+    label = "usage error"
+
+
+class ConfigError(UsageError):
+    """A configuration file, setting or environment variable is invalid."""
+
+    label = "config error"
 
     def __init__(self, message: str, *, file: str | None = None, field: str | None = None):
         self.file, self.field = file, field
@@ -31,47 +51,59 @@ class ConfigError(CcqmError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
-class FetchError(CcqmError):
-    """Fetching a URL failed."""
+class InputError(CcqmError):
+    """One record of a command's input is malformed."""
 
-    retryable = True
+    label = "input error"
+
+    def __init__(self, message: str, *, source: str, line: int):
+        self.source, self.line = source, line
+        super().__init__(f"{source}: line {line}: {message}")
+
+
+class FetchError(CcqmError):
+    """Fetching a URL failed in a way that trying again would not change."""
+
+    retryable = False
 
     def __init__(self, message: str, *, url: str):
         self.url = url
         super().__init__(f"{url}: {message}")
 
 
+class TransientFetchError(FetchError):
+    """A timeout or a connection that failed or dropped: worth one more try."""
+
+    retryable = True
+
+
 class BlockedURLError(FetchError):
     """The URL is not one we may fetch (scheme, or an address that is not public)."""
-
-    retryable = False
 
 
 class RobotsDeniedError(FetchError):
     """robots.txt disallows the URL for our User-Agent."""
 
-    retryable = False
-
 
 class TooLargeError(FetchError):
     """The response body is larger than the configured cap."""
-
-    retryable = False
 
 
 class RedirectError(FetchError):
     """The redirects loop or are too many."""
 
-    retryable = False
-
 
 class HTTPStatusError(FetchError):
-    """The server answered with a status we treat as failure."""
+    """The server answered with a status we treat as failure; 5xx and 429 are retried."""
 
-    def __init__(self, message: str, *, url: str, status: int):
-        self.status = status
+    def __init__(self, message: str, *, url: str, status: int, retry_after: float | None = None):
+        self.status, self.retry_after = status, retry_after
         self.retryable = status >= 500 or status == 429
         super().__init__(message, url=url)
+
+
+class ContentError(CcqmError):
+    """A fetched body could not be read (a broken PDF, an undecodable document)."""
 
 
 class CollectorError(CcqmError):
@@ -88,3 +120,9 @@ class StoreError(CcqmError):
     def __init__(self, message: str, *, path: str):
         self.path = path
         super().__init__(f"{path}: {message}")
+
+
+class StoreUnusableError(StoreError):
+    """The file given as the database is not one ccqm can use: a usage mistake, not a failure."""
+
+    exit_code = 2

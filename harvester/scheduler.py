@@ -12,19 +12,16 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 from harvester.errors import ConfigError
-from harvester.settings import Settings
+from harvester.config.settings import Settings
 
 
 def nightly(settings: Settings, echo: Callable[[str], None] = print) -> None:
-    """One nightly run: harvest everything, score, write the dossiers."""
-    from harvester.assess import score
-    from harvester.dossiers import write_dossiers
-    from harvester.pipeline import harvest
+    """One nightly run: the same refresh as `ccqm rescore --refresh`, for every organisation."""
+    from harvester.app.refresh import refresh
 
-    report = harvest(settings, settings.organisations)
-    echo(f"harvest {report.run_id}: {len(report.outcomes)} sources, {len(report.failed)} failed")
-    score(settings, settings.organisations)
-    echo(f"dossiers: {write_dossiers(settings, settings.organisations)}")
+    result = refresh(settings, settings.organisations)
+    echo(f"harvest {result.report.run_id}: {len(result.report.outcomes)} sources, {len(result.failed)} failed")
+    echo(f"dossiers: {result.index}")
 
 
 def build_scheduler(settings: Settings, job: Callable[[], None], *, blocking: bool = True):

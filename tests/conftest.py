@@ -1,15 +1,21 @@
-"""Shared fixtures: the demo world served on 127.0.0.1, a config pointing at it, a temp database."""
+"""Shared fixtures: the demo world served on 127.0.0.1, a config pointing at it, a temp database,
+and the demo world harvested, scored and reported once per test session."""
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from harvester.demo import DEMO, PROJECT, render_config
-from harvester.settings import load_settings
-from harvester.world import serve_world
+from harvester.app.refresh import RefreshResult, refresh
+from harvester.config.settings import Settings, load_settings
+from harvester.demo import CONFIG, WORLD, render_config
+from harvester.demo.server import World, serve_world
 
+PROJECT = Path(__file__).resolve().parents[1]
 SHARED = PROJECT.parent / "shared"
 
 
@@ -23,14 +29,45 @@ def shared_or_skip(*parts: str) -> Path:
 
 @pytest.fixture(scope="session")
 def world():
-    with serve_world(DEMO / "world") as running:
+    with serve_world(WORLD) as running:
         yield running
 
 
 @pytest.fixture
-def demo_settings(tmp_path, world):
-    config = render_config(DEMO / "config", tmp_path / "config", world, PROJECT / "config" / "rubric.toml")
-    return load_settings(config, db=tmp_path / "ccqm.duckdb", out=tmp_path / "dossiers", env={})
+def demo_config(tmp_path, world) -> Path:
+    return render_config(CONFIG, tmp_path / "config", world, PROJECT / "config" / "rubric.toml")
+
+
+@pytest.fixture
+def demo_settings(tmp_path, demo_config) -> Settings:
+    return load_settings(demo_config, db=tmp_path / "ccqm.duckdb", out=tmp_path / "dossiers", env={})
+
+
+@dataclass
+class Harvested:
+    """The demo world after one whole refresh: read it, never write it (use `harvested_copy`)."""
+
+    settings: Settings
+    result: RefreshResult
+    world: World
+
+
+@pytest.fixture(scope="session")
+def harvested(world, tmp_path_factory) -> Harvested:
+    folder = tmp_path_factory.mktemp("harvested")
+    config = render_config(CONFIG, folder / "config", world, PROJECT / "config" / "rubric.toml")
+    settings = load_settings(config, db=folder / "ccqm.duckdb", out=folder / "dossiers", env={})
+    return Harvested(settings, refresh(settings, settings.organisations), world)
+
+
+@pytest.fixture
+def harvested_copy(harvested, tmp_path) -> Settings:
+    """Settings over a private copy of the harvested demo database, for tests that write."""
+    db = tmp_path / "ccqm.duckdb"
+    shutil.copyfile(harvested.settings.db_path, db)
+    shutil.copytree(harvested.settings.config_dir, tmp_path / "config")
+    return dataclasses.replace(harvested.settings, db_path=db, dossier_dir=tmp_path / "dossiers",
+                               config_dir=tmp_path / "config")
 
 
 def write_config(folder: Path, *, organisations: str, settings: str = "", rubric: str | None = None) -> Path:

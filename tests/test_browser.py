@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 
-from harvester.assess import score
-from harvester.dossiers import write_dossiers
-from harvester.pipeline import harvest
+from harvester.app.assess import score
+from harvester.app.dossiers import write_dossiers
+from harvester.app.harvest import harvest
 from tests.test_reports import write_hostile_dossier
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

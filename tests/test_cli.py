@@ -1,28 +1,22 @@
-"""The command line as a validator uses it: crawl with a failing source, classify, override, rescore, orgs."""
+"""The command line as a validator uses it: crawl with a failing source, classify, override,
+rescore, dossier and orgs (which only read), config."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import subprocess
 import sys
 
 import duckdb
-
 import pytest
 
-from tests.conftest import DEMO, PROJECT
 from tests.test_config import run_ccqm
-from harvester.demo import render_config
 
 
-@pytest.fixture
-def config(tmp_path, world):
-    return render_config(DEMO / "config", tmp_path / "config", world, PROJECT / "config" / "rubric.toml")
-
-
-def cli(config, tmp_path, *args):
-    return run_ccqm("--config", str(config), "--db", str(tmp_path / "ccqm.duckdb"), *args)
+def cli(config, db, *args, env=None):
+    return run_ccqm("--config", str(config), "--db", str(db), *args, env=env)
 
 
 def closed_port() -> int:
@@ -31,8 +25,8 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
-def test_a_failing_source_is_named_exit_1_and_the_others_are_kept(config, tmp_path):
-    registry = config / "organisations.toml"
+def test_a_failing_source_is_named_exit_1_and_the_others_are_kept(demo_config, tmp_path):
+    registry = demo_config / "organisations.toml"
     registry.write_text(registry.read_text(encoding="utf-8") + f"""
 [[organisation]]
 id = "offline-mosque"
@@ -42,54 +36,113 @@ registered = 2026-06-01
 step = 2
 website = "http://127.0.0.1:{closed_port()}/"
 """, encoding="utf-8")
-    result = cli(config, tmp_path, "crawl")
+    db = tmp_path / "ccqm.duckdb"
+    result = cli(demo_config, db, "crawl")
     assert result.returncode == 1, result.stderr
     assert "failed: offline-mosque/website/" in result.stdout
     assert "offline-mosque/website/" in result.stderr.splitlines()[-1]
-    orgs = json.loads(cli(config, tmp_path, "orgs", "--json").stdout)
+    orgs = json.loads(cli(demo_config, db, "orgs", "--json").stdout)
     assert {o["id"] for o in orgs if o["last_harvest"]} == {"greenfield-primary", "castlegate-logistics",
                                                            "riverside-larder"}
 
 
-def test_classify_keeps_ids_and_order(config, tmp_path):
+def classify(config, text: str | bytes):
+    data = text if isinstance(text, bytes) else text.encode("utf-8")
+    return subprocess.run([sys.executable, "-m", "harvester", "--config", str(config), "classify"],
+                          input=data, capture_output=True)
+
+
+def test_classify_keeps_ids_and_order(demo_config):
     lines = [{"id": "b", "text": "We asked 120 parents about belonging; 64% said they feel part of the school community."},
              {"id": 7, "text": "School dinners this week: pasta bake."},
              {"id": "a", "text": "By March 2027 we will translate every letter home into five languages."}]
-    result = subprocess.run([sys.executable, "-m", "harvester", "--config", str(config), "classify"],
-                            input="\n".join(json.dumps(l) for l in lines) + "\n", capture_output=True, text=True)
+    result = classify(demo_config, "\n".join(json.dumps(l) for l in lines) + "\n")
     assert result.returncode == 0, result.stderr
-    out = [json.loads(line) for line in result.stdout.splitlines()]
+    out = [json.loads(line) for line in result.stdout.decode().splitlines()]
     assert [o["id"] for o in out] == ["b", 7, "a"]
     assert "quiz_outcomes" in out[0]["labels"] and out[1]["labels"] == [] and "goals_set" in out[2]["labels"]
     assert set(out[0]["criteria"]) == {"self_reflection", "quiz_outcomes", "goals_set", "actions_taken", "progress_shared"}
     assert out[0]["criteria"]["quiz_outcomes"]["signals"][0]["name"]
 
-    bad = subprocess.run([sys.executable, "-m", "harvester", "--config", str(config), "classify"],
-                         input='{"id": 1, "text": "ok"}\nnot json\n', capture_output=True, text=True)
-    assert bad.returncode == 2 and "line 2" in bad.stderr
+
+def test_classify_names_each_bad_line_and_still_classifies_the_others(demo_config):
+    deep = b"[" * 100_000 + b"]" * 100_000
+    data = b'{"id": 1, "text": "ok"}\nnot json\n\xff\xfe bad bytes\n' + deep + b'\n{"id": 5, "text": "fine"}\n'
+    result = classify(demo_config, data)
+    assert result.returncode == 1
+    assert [json.loads(line)["id"] for line in result.stdout.decode().splitlines()] == [1, 5]
+    errors = result.stderr.decode().splitlines()
+    assert len(errors) == 3 and "Traceback" not in result.stderr.decode()
+    assert "input error: <stdin>: line 2: not JSON" in errors[0]
+    assert "line 3: not UTF-8" in errors[1]
+    assert "line 4" in errors[2]
 
 
-def test_override_survives_rescore_and_rescore_prints_what_changed(config, tmp_path):
-    assert cli(config, tmp_path, "crawl", "castlegate-logistics").returncode == 0
-    first = cli(config, tmp_path, "rescore", "castlegate-logistics", "--out", str(tmp_path / "dossiers"))
-    assert first.returncode == 0 and "First scoring" in first.stdout
+def test_classify_needs_no_registry(tmp_path):
+    (tmp_path / "organisations.toml").write_text("this is [not toml", encoding="utf-8")
+    result = classify(tmp_path, '{"id": 1, "text": "By March 2027 we will translate every letter home into five languages."}\n')
+    assert result.returncode == 0, result.stderr
+    assert "goals_set" in json.loads(result.stdout)["labels"]
 
-    con = duckdb.connect(str(tmp_path / "ccqm.duckdb"))
-    result = json.loads(con.execute("SELECT result FROM score_runs ORDER BY scored_at DESC LIMIT 1").fetchone()[0])
+
+def digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_dossier_and_orgs_only_read_the_database(harvested_copy, tmp_path):
+    before = digest(harvested_copy.db_path)
+    result = cli(harvested_copy.config_dir, harvested_copy.db_path, "dossier", "--out", str(tmp_path / "d"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "d" / "greenfield-primary.html").exists()
+    assert cli(harvested_copy.config_dir, harvested_copy.db_path, "orgs").returncode == 0
+    assert digest(harvested_copy.db_path) == before
+
+    missing = tmp_path / "none" / "ccqm.duckdb"
+    listing = cli(harvested_copy.config_dir, missing, "orgs", "--json")
+    assert listing.returncode == 0 and not missing.exists() and not missing.parent.exists()
+    assert all(o["last_harvest"] is None for o in json.loads(listing.stdout))
+
+
+def test_the_dossier_lists_what_an_override_changed(harvested_copy, tmp_path):
+    config, db, out = harvested_copy.config_dir, harvested_copy.db_path, tmp_path / "dossiers"
+    con = duckdb.connect(str(db), read_only=True)
+    result = json.loads(con.execute("SELECT result FROM score_runs WHERE org_id = 'castlegate-logistics' "
+                                    "ORDER BY scored_at DESC LIMIT 1").fetchone()[0])["data"]
     con.close()
     goals = next(c for c in result["criteria"] if c["criterion"] == "goals_set")
     top = goals["cited"][0]["item_id"]
+    con = duckdb.connect(str(db), read_only=True)
+    url = con.execute("SELECT url FROM items WHERE id = ?", [top]).fetchone()[0]
+    con.close()
 
-    override = cli(config, tmp_path, "override", "castlegate-logistics", top, "--exclude", "goals_set",
+    override = cli(config, db, "override", "castlegate-logistics", url, "--exclude", "goals_set",
                    "--note", "Copied from a supplier's plan", "--by", "A. Validator")
     assert override.returncode == 0, override.stderr
-    second = cli(config, tmp_path, "rescore", "castlegate-logistics", "--out", str(tmp_path / "dossiers"))
-    assert second.returncode == 0
+    second = cli(config, db, "rescore", "castlegate-logistics", "--out", str(out))
+    assert second.returncode == 0, second.stderr
     assert f"Goals set: no longer cited {top}" in second.stdout
-    third = cli(config, tmp_path, "rescore", "castlegate-logistics", "--refresh", "--out", str(tmp_path / "dossiers"))
-    assert third.returncode == 0 and "nothing changed" in third.stdout  # the override survived a fresh harvest
-    dossier = (tmp_path / "dossiers" / "castlegate-logistics.html").read_text(encoding="utf-8")
+    dossier = (out / "castlegate-logistics.html").read_text(encoding="utf-8")
+    assert f"Goals set: no longer cited {top}" in dossier
     assert "Copied from a supplier&#39;s plan" in dossier and "A. Validator" in dossier
+    # a plain `ccqm dossier` afterwards still shows the change the last scoring made
+    assert cli(config, db, "dossier", "--out", str(out)).returncode == 0
+    assert f"no longer cited {top}" in (out / "castlegate-logistics.html").read_text(encoding="utf-8")
 
-    wrong = cli(config, tmp_path, "override", "castlegate-logistics", top, "--include", "kindness", "--by", "x")
+    third = cli(config, db, "rescore", "castlegate-logistics", "--refresh", "--out", str(out))
+    assert third.returncode == 0 and "nothing changed" in third.stdout  # the override survived a fresh harvest
+
+    wrong = cli(config, db, "override", "castlegate-logistics", top, "--include", "kindness", "--by", "x")
     assert wrong.returncode == 2 and "unknown criterion" in wrong.stderr
+
+
+def test_config_prints_each_value_and_where_it_came_from(demo_config, tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "CCQM_HARVEST_DELAY_SECONDS": "2.5"}
+    result = cli(demo_config, tmp_path / "x.duckdb", "config", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    rows = {r["setting"]: r for r in json.loads(result.stdout)}
+    assert rows["harvest.delay_seconds"] == {"setting": "harvest.delay_seconds", "value": 2.5,
+                                             "from": "environment CCQM_HARVEST_DELAY_SECONDS"}
+    assert rows["paths.db"]["from"] == "flag --db"
+    assert rows["http.allow_networks"]["from"].startswith("file ")
+    assert rows["http.max_redirects"]["from"] == "default"
+    assert rows["config"]["from"] == "flag --config"

@@ -12,11 +12,12 @@ import respx
 from harvester.collectors import CollectRequest
 from harvester.collectors import bluesky, feed, mastodon
 from harvester.errors import CollectorError, FetchError
-from harvester.http import build_client
+from harvester.web.client import build_client
 from harvester.items import Item, NextCursor
-from harvester.registry import SourceSpec
-from harvester.settings import HarvestSettings, HttpSettings
-from tests.conftest import DEMO, shared_or_skip
+from harvester.config.registry import SourceSpec
+from harvester.config.settings import HarvestSettings, HttpSettings
+from harvester.demo import DEMO
+from tests.conftest import shared_or_skip
 
 NOW = dt.datetime(2026, 11, 23, tzinfo=dt.timezone.utc)
 APPVIEW = "https://public.api.bsky.app/xrpc/app.bsky.feed.getAuthorFeed"
@@ -84,8 +85,7 @@ def test_feed_entries_tagging_the_scheme_are_flagged_and_links_canonical():
 def test_mastodon_handles_parse_both_ways():
     assert mastodon.parse_handle("@news@example.social") == ("https://example.social", "news")
     assert mastodon.parse_handle("https://mastodon.social/@greenfield") == ("https://mastodon.social", "greenfield")
-    with pytest.raises(ValueError):
-        mastodon.parse_handle("greenfield")
+    assert mastodon.parse_handle("greenfield") is None
 
 
 # -- Bluesky through respx, on the demo world's real-shaped bodies ----------------------------------

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from harvester.errors import ConfigError
-from harvester.settings import load_settings
+from harvester.config.settings import load_settings
 from tests.conftest import PROJECT, write_config
 
 GOOD_ORG = """

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from protego import Protego
 
-from harvester import extract
+from harvester.web import extract
 from harvester.collectors.feed import parse_feed
 from harvester.collectors.website import parse_sitemap
-from harvester.extract import parse_html
-from harvester.settings import DEFAULT_USER_AGENT
+from harvester.web.extract import parse_html
+from harvester.config.settings import DEFAULT_USER_AGENT
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 pytestmark = pytest.mark.skipif(

@@ -1,26 +1,28 @@
-"""The whole pipeline on the demo world: harvest, score, dossiers; and a second harvest adds nothing."""
+"""The whole round on the demo world: harvest, score, dossiers; a second harvest adds nothing; the
+demo command; edits and deletions kept as evidence; redirects keep a page's identity."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
 from lxml import html
 
-from harvester.assess import score
-from harvester.dossiers import write_dossiers
-from harvester.pipeline import harvest
-from harvester.store import open_store
+from harvester.app.harvest import harvest
+from harvester.config.settings import load_settings
+from harvester.demo import CONFIG, WORLD, render_config
+from harvester.demo.server import serve_world
+from harvester.store.db import open_store
 from scoring import CRITERIA
+from tests.conftest import PROJECT
 
 
-def test_demo_pipeline_ranks_ready_above_new_and_second_harvest_adds_nothing(demo_settings):
-    settings = demo_settings
-    first = harvest(settings, settings.organisations)
-    assert not first.failed, [o.errors for o in first.failed]
-    assert first.totals["new"] > 40
-
-    outcomes = {o.org.id: o.after for o in score(settings, settings.organisations)}
+def test_demo_round_ranks_ready_above_new(harvested):
+    report = harvested.result.report
+    assert not report.failed, [o.errors for o in report.failed]
+    assert report.totals["new"] > 40
+    outcomes = {o.org.id: o.after for o in harvested.result.scores}
     ready, new, mixed = outcomes["greenfield-primary"], outcomes["riverside-larder"], outcomes["castlegate-logistics"]
     for criterion in CRITERIA:
         assert ready.criterion(criterion).score > new.criterion(criterion).score, criterion
@@ -30,11 +32,13 @@ def test_demo_pipeline_ranks_ready_above_new_and_second_harvest_adds_nothing(dem
     assert mixed.criterion("goals_set").score > 0
     assert mixed.criterion("quiz_outcomes").score < ready.criterion("quiz_outcomes").score
 
-    with open_store(settings.db_path) as store:
+
+def test_a_second_harvest_adds_nothing(harvested_copy):
+    with open_store(harvested_copy.db_path) as store:
         before = store.counts()
-    second = harvest(settings, settings.organisations)
+    second = harvest(harvested_copy, harvested_copy.organisations)
     assert not second.failed
-    with open_store(settings.db_path) as store:
+    with open_store(harvested_copy.db_path) as store:
         after = store.counts()
     assert after["items"] == before["items"]
     assert after["snapshots"] == before["snapshots"]
@@ -42,20 +46,17 @@ def test_demo_pipeline_ranks_ready_above_new_and_second_harvest_adds_nothing(dem
     assert second.totals["unchanged"] > 0  # pages answered 304 or hashed the same
 
 
-def test_robots_disallowed_pages_are_never_harvested(demo_settings):
-    harvest(demo_settings, demo_settings.organisations)
-    with open_store(demo_settings.db_path) as store:
+def test_robots_disallowed_pages_are_never_harvested(harvested):
+    with open_store(harvested.settings.db_path, read_only=True) as store:
         texts = store.con.execute("SELECT string_agg(text, ' ') FROM items").fetchone()[0]
     assert "DISALLOWED-PAGE-MARKER" not in texts
 
 
-def test_index_lists_every_organisation_with_its_dossier(demo_settings):
-    harvest(demo_settings, demo_settings.organisations)
-    score(demo_settings, demo_settings.organisations)
-    index = write_dossiers(demo_settings, demo_settings.organisations)
+def test_index_lists_every_organisation_with_its_dossier(harvested):
+    index = harvested.result.index
     page = html.fromstring(index.read_text(encoding="utf-8"))
     links = {a.text_content().strip(): a.get("href") for a in page.iter("a")}
-    for org in demo_settings.organisations:
+    for org in harvested.settings.organisations:
         assert links[org.name] == f"{org.id}.html"
         dossier = html.fromstring((index.parent / f"{org.id}.html").read_text(encoding="utf-8"))
         assert org.name in dossier.findtext(".//h1")
@@ -66,7 +67,7 @@ def test_index_lists_every_organisation_with_its_dossier(demo_settings):
 def test_ccqm_demo_command_prints_the_index_path(tmp_path):
     out = tmp_path / "demo"
     result = subprocess.run([sys.executable, "-m", "harvester", "demo", "--out", str(out)],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     index = result.stdout.strip().splitlines()[-1]
     assert index == str((out / "dossiers" / "index.html").resolve())
@@ -75,19 +76,18 @@ def test_ccqm_demo_command_prints_the_index_path(tmp_path):
         assert name in text
 
 
-def test_an_edited_page_keeps_both_versions_and_a_deleted_one_stays_as_evidence(tmp_path):
-    import shutil
-
-    from harvester.demo import DEMO, PROJECT, render_config
-    from harvester.settings import load_settings
-    from harvester.world import serve_world
-
+def _private_world(tmp_path):
     world_dir = tmp_path / "world"
-    shutil.copytree(DEMO / "world", world_dir)
+    shutil.copytree(WORLD, world_dir)
+    return world_dir
+
+
+def test_an_edited_page_keeps_both_versions_and_a_deleted_one_stays_as_evidence(tmp_path):
+    world_dir = _private_world(tmp_path)
     post = world_dir / "sites" / "castlegate" / "news" / "2026" / "09" / "multi-faith-prayer-and-quiet-room-opens" / "index.html"
     gone = world_dir / "sites" / "castlegate" / "careers" / "warehouse-operative" / "index.html"
     with serve_world(world_dir) as world:
-        config = render_config(DEMO / "config", tmp_path / "config", world, PROJECT / "config" / "rubric.toml")
+        config = render_config(CONFIG, tmp_path / "config", world, PROJECT / "config" / "rubric.toml")
         settings = load_settings(config, db=tmp_path / "ccqm.duckdb", env={})
         chosen = (settings.organisation("castlegate-logistics"),)
         harvest(settings, chosen)

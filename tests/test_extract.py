@@ -7,8 +7,9 @@ import io
 
 import pytest
 
-from harvester import extract
-from harvester.extract import parse_html, parse_pdf
+from harvester.web import extract
+from harvester.errors import ContentError
+from harvester.web.extract import parse_html, parse_pdf
 
 
 ARTICLE = "The community group met again this week to plan the summer festival together. " * 20
@@ -41,7 +42,7 @@ def test_an_empty_body_gives_an_empty_page():
 
 @pytest.mark.parametrize("body", [b"<html><body>not a pdf</body></html>", b"", b"%PDF-1.4\n%garbage\x00\xff"])
 def test_parse_pdf_rejects_what_is_not_a_pdf(body):
-    with pytest.raises(ValueError, match="unreadable PDF"):
+    with pytest.raises(ContentError, match="unreadable PDF"):
         parse_pdf(body)
 
 

@@ -1,4 +1,4 @@
-"""The safe HTTP client (harvester.http) against a real HTTP server on 127.0.0.1.
+"""The safe HTTP client (harvester.web.client) against a real HTTP server on 127.0.0.1.
 
 Every test talks to a real `ThreadingHTTPServer` through the real httpx transport; what the server
 answers is set per test through its routing table, and what it received is recorded. Sleeps are a
@@ -24,8 +24,8 @@ import httpx
 import pytest
 
 from harvester.errors import BlockedURLError, FetchError, HTTPStatusError, RobotsDeniedError, TooLargeError
-from harvester.http import Http, build_client
-from harvester.settings import HarvestSettings, HttpSettings
+from harvester.web.client import Http, build_client
+from harvester.config.settings import HarvestSettings, HttpSettings
 
 UA = "ccqm-test/1.0 (+https://www.example.gov.uk/ccqm-test)"
 LOOPBACK = ("127.0.0.1/32",)

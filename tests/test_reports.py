@@ -6,11 +6,11 @@ import datetime as dt
 
 from lxml import html
 
-from harvester.dossiers import write_dossiers
+from harvester.app.dossiers import write_dossiers
 from harvester.items import Item, Snapshot
-from harvester.store import open_store
-from harvester.assess import score
-from harvester.settings import load_settings
+from harvester.store.db import open_store
+from harvester.app.assess import score
+from harvester.config.settings import load_settings
 from reports import highlight, safe_href
 from tests.conftest import write_config
 

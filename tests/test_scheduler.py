@@ -9,7 +9,7 @@ import pytest
 
 from harvester.errors import ConfigError
 from harvester.scheduler import build_scheduler
-from harvester.settings import ScheduleSettings, with_overrides
+from harvester.config.settings import ScheduleSettings, with_overrides
 
 LONDON = ZoneInfo("Europe/London")
 

@@ -11,7 +11,7 @@ import pytest
 
 from harvester.errors import StoreError
 from harvester.items import Item, Snapshot
-from harvester.store import SCHEMA_VERSION, open_store
+from harvester.store.db import SCHEMA_VERSION, open_store
 
 NOW = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.timezone.utc)
 

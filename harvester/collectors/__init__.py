@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Protocol
 
-from harvester.http import Http
+from harvester.web.client import Http
 from harvester.items import Gone, Item, NextCursor, Problem, Seen
-from harvester.registry import SourceSpec
-from harvester.settings import Settings
+from harvester.config.registry import SourceSpec
+from harvester.config.settings import Settings
 
 Event = Item | Seen | Gone | Problem | NextCursor
 

@@ -12,7 +12,7 @@ from typing import Iterator
 
 from harvester.collectors import CollectRequest, Event
 from harvester.errors import CollectorError
-from harvester.extract import parse_date
+from harvester.web.extract import parse_date
 from harvester.items import Item, NextCursor, Snapshot, tags_scheme
 
 PAGE_SIZE = 100

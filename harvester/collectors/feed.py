@@ -18,10 +18,10 @@ import feedparser
 
 from harvester.collectors import CollectRequest, Event
 from harvester.errors import CollectorError
-from harvester.extract import html_to_text, parse_date
-from harvester.http import Response
+from harvester.web.extract import html_to_text, parse_date
+from harvester.web.client import Response
 from harvester.items import Item, NextCursor, Snapshot, tags_scheme
-from harvester.urls import canonical
+from harvester.web.urls import canonical
 
 ENTRY_FIELDS = ("id", "title", "link", "author", "published", "updated", "summary", "content", "tags")
 

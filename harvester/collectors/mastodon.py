@@ -17,23 +17,24 @@ import httpx
 
 from harvester.collectors import CollectRequest, Event
 from harvester.errors import CollectorError, HTTPStatusError
-from harvester.extract import html_to_text, parse_date
+from harvester.web.extract import html_to_text, parse_date
 from harvester.items import Item, NextCursor, Snapshot, tags_scheme
 
 PAGE_SIZE = 40
 
 
-def parse_handle(locator: str) -> tuple[str, str]:
-    """(server base URL, acct) from `@user@server` or a profile URL `https://server/@user`."""
+def parse_handle(locator: str) -> tuple[str, str] | None:
+    """(server base URL, acct) from `@user@server` or a profile URL `https://server/@user`; None
+    when the locator is neither."""
     if locator.startswith(("http://", "https://")):
         parts = urlsplit(locator)
         user = parts.path.strip("/").split("/")[0].lstrip("@")
         if not user or not parts.netloc:
-            raise ValueError(f"not a Mastodon profile URL: {locator!r}")
+            return None
         return f"{parts.scheme}://{parts.netloc}", user
     bits = locator.lstrip("@").split("@")
     if len(bits) != 2 or not all(bits):
-        raise ValueError(f"not a Mastodon handle like @user@server: {locator!r}")
+        return None
     return f"https://{bits[1]}", bits[0]
 
 
@@ -72,10 +73,10 @@ def _link(response_headers: dict[str, str], rel: str, base: str) -> str | None:
 
 def collect(req: CollectRequest) -> Iterator[Event]:
     spec, http = req.source, req.http
-    try:
-        base, acct = parse_handle(spec.locator)
-    except ValueError as exc:
-        raise CollectorError(str(exc), source=spec.id) from None
+    parsed = parse_handle(spec.locator)
+    if parsed is None:
+        raise CollectorError("not a Mastodon handle like @user@server or a profile URL", source=spec.id)
+    base, acct = parsed
     cursor = dict(req.cursor)
     if not cursor.get("account_id"):
         try:

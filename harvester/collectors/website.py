@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 from lxml import etree
 
 from harvester.collectors import CollectRequest, Event
-from harvester.errors import FetchError, RobotsDeniedError
-from harvester.extract import parse_html, parse_pdf
-from harvester.http import Response
+from harvester.errors import ContentError, FetchError, RobotsDeniedError
+from harvester.web.extract import parse_html, parse_pdf
+from harvester.web.client import Response
 from harvester.items import Gone, Item, NextCursor, Problem, Seen, Snapshot, tags_scheme
-from harvester.urls import canonical, in_scope, worth_fetching
+from harvester.web.urls import canonical, in_scope, worth_fetching
 
 EVIDENCE_WORDS = ("ccqm", "cohesion", "equality", "equalities", "diversity", "inclusion", "inclusive", "pledge",
                   "culture", "cultural", "community", "news", "blog", "report", "policy", "policies", "impact",
@@ -147,11 +147,15 @@ def collect(req: CollectRequest) -> Iterator[Event]:
         else:
             push(canonical(entry), "", 1)
 
+    aliases: dict[str, str] = dict(req.cursor.get("aliases", {}))  # URL asked for -> where it redirected
+    done: set[str] = set()
     fetched = 0
     while frontier and fetched < limits.max_pages_per_site:
-        _, depth, _, url = heapq.heappop(frontier)
-        if not http.robots.allowed(url):
+        _, depth, _, asked = heapq.heappop(frontier)
+        url = aliases.get(asked, asked)  # a page is known, asked for and kept under its final URL
+        if url in done or not http.robots.allowed(url):
             continue
+        done.add(url)
         etag, modified = req.validators.get(url, (None, None))
         headers = {}
         if etag:
@@ -164,29 +168,34 @@ def collect(req: CollectRequest) -> Iterator[Event]:
         except RobotsDeniedError:
             continue
         except FetchError as exc:
-            if url == start:  # no home page, no crawl: the source fails, stored evidence stays
+            if asked == start:  # no home page, no crawl: the source fails, stored evidence stays
                 raise
             yield Problem(url, exc)
             continue
         final = canonical(response.url) or url
+        if final != url:
+            if not in_scope(final, start):
+                continue
+            aliases[asked] = aliases[url] = final
+            if final in done and response.status != 304:
+                continue
+            done.add(final)
         if response.status == 304:
-            yield Seen("website", url)
-            links = [(link, "") for link in links_memory.get(url, [])]
-            new_links[url] = links_memory.get(url, [])
+            yield Seen("website", final)
+            links = [(link, "") for link in links_memory.get(final, [])]
+            new_links[final] = links_memory.get(final, [])
         elif response.status in (404, 410):
-            yield Gone("website", url, response.status)
+            yield Gone("website", final, response.status)
             continue
         else:
-            if final != url and not in_scope(final, start):
-                continue
             try:
                 item, links = page_item(req, final, response)
-            except ValueError as exc:
+            except ContentError as exc:
                 yield Problem(final, exc)
                 continue
             if item is not None:
                 yield item
-            new_links[url] = [link for link, _ in links if in_scope(link, start)][:500]
+            new_links[final] = [link for link, _ in links if in_scope(link, start)][:500]
         for link, anchor in links:
             push(link, anchor, depth + 1)
-    yield NextCursor({"links": new_links, "pages_fetched": fetched})
+    yield NextCursor({"links": new_links, "aliases": aliases, "pages_fetched": fetched})

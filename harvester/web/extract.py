@@ -18,8 +18,9 @@ import lxml.html
 import trafilatura
 from bs4 import BeautifulSoup
 
+from harvester.errors import ContentError
 from harvester.items import normalise_text
-from harvester.urls import canonical
+from harvester.web.urls import canonical
 
 logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
 logging.getLogger("htmldate").setLevel(logging.CRITICAL)
@@ -109,7 +110,7 @@ def parse_html(body: bytes, url: str, charset: str | None = None) -> Page:
 
 
 def parse_pdf(body: bytes) -> tuple[str, str, dt.datetime | None]:
-    """Title, text and creation date of a PDF; raises ValueError when it cannot be read."""
+    """Title, text and creation date of a PDF; raises ContentError when it cannot be read."""
     import pypdf
 
     with warnings.catch_warnings():
@@ -121,7 +122,7 @@ def parse_pdf(body: bytes) -> tuple[str, str, dt.datetime | None]:
             title = str(meta.title) if meta and meta.title else ""
             created = meta.creation_date if meta else None
         except Exception as exc:  # pypdf raises many error types on damaged files
-            raise ValueError(f"unreadable PDF ({exc.__class__.__name__}: {exc})") from None
+            raise ContentError(f"unreadable PDF ({exc.__class__.__name__}: {exc})") from None
     if created is not None and created.tzinfo is None:
         created = created.replace(tzinfo=dt.timezone.utc)
     return normalise_text(title), normalise_text(text), created

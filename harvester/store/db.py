@@ -16,66 +16,22 @@ import json
 import uuid
 import zlib
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterator
 
 import duckdb
 
-from harvester.errors import StoreError
+from harvester.config.registry import Organisation, SourceSpec
+from harvester.errors import StoreError, StoreUnusableError
 from harvester.items import Item, utcnow
-from harvester.registry import Organisation, SourceSpec
-from scoring.model import Classification, OrgScore, Override, classification_from_dict, org_score_from_dict
+from harvester.store import blobs
+from harvester.store.schema import MIGRATIONS, SCHEMA_VERSION
+from scoring.model import Classification, OrgScore, Override
 
-MIGRATIONS: list[tuple[str, str]] = [
-    ("initial schema", """
-    CREATE TABLE organisations (
-        id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, kind VARCHAR NOT NULL, registered DATE,
-        claimed_step INTEGER, website VARCHAR, synced_at TIMESTAMP, active BOOLEAN DEFAULT TRUE);
-    CREATE TABLE sources (
-        id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, platform VARCHAR NOT NULL,
-        locator VARCHAR NOT NULL, cursor JSON, last_attempt TIMESTAMP, last_success TIMESTAMP,
-        last_error VARCHAR, last_error_at TIMESTAMP, items_total INTEGER DEFAULT 0);
-    CREATE TABLE items (
-        id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, source_id VARCHAR NOT NULL,
-        platform VARCHAR NOT NULL, kind VARCHAR NOT NULL, native_id VARCHAR NOT NULL, url VARCHAR,
-        author VARCHAR, title VARCHAR, text VARCHAR, published_at TIMESTAMP,
-        first_seen TIMESTAMP NOT NULL, last_seen TIMESTAMP NOT NULL, changed_at TIMESTAMP,
-        content_hash VARCHAR NOT NULL, tags_scheme BOOLEAN NOT NULL, gone_at TIMESTAMP,
-        etag VARCHAR, last_modified VARCHAR);
-    CREATE INDEX items_org ON items (org_id);
-    CREATE TABLE snapshots (
-        item_id VARCHAR NOT NULL, hash VARCHAR NOT NULL, url VARCHAR NOT NULL,
-        fetched_at TIMESTAMP NOT NULL, status INTEGER, content_type VARCHAR, headers JSON,
-        size INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (item_id, hash));
-    CREATE TABLE runs (
-        id VARCHAR PRIMARY KEY, command VARCHAR NOT NULL, started_at TIMESTAMP NOT NULL,
-        finished_at TIMESTAMP, status VARCHAR NOT NULL, counts JSON);
-    CREATE TABLE run_sources (
-        run_id VARCHAR NOT NULL, source_id VARCHAR NOT NULL, org_id VARCHAR NOT NULL,
-        new INTEGER, changed INTEGER, unchanged INTEGER, gone INTEGER, failed INTEGER,
-        status VARCHAR NOT NULL, seconds DOUBLE, PRIMARY KEY (run_id, source_id));
-    CREATE TABLE run_errors (
-        run_id VARCHAR NOT NULL, org_id VARCHAR, source_id VARCHAR, url VARCHAR,
-        error VARCHAR NOT NULL, message VARCHAR NOT NULL, occurred_at TIMESTAMP NOT NULL);
-    CREATE TABLE classifications (
-        item_id VARCHAR NOT NULL, content_hash VARCHAR NOT NULL, rubric_version VARCHAR NOT NULL,
-        result JSON NOT NULL, classified_at TIMESTAMP NOT NULL,
-        PRIMARY KEY (item_id, content_hash, rubric_version));
-    CREATE TABLE score_runs (
-        id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, scored_at TIMESTAMP NOT NULL,
-        rubric_version VARCHAR NOT NULL, award VARCHAR, result JSON NOT NULL);
-    CREATE TABLE scores (
-        score_run_id VARCHAR NOT NULL, org_id VARCHAR NOT NULL, criterion VARCHAR NOT NULL,
-        level VARCHAR NOT NULL, score DOUBLE NOT NULL, rubric_version VARCHAR NOT NULL,
-        scored_at TIMESTAMP NOT NULL, PRIMARY KEY (score_run_id, criterion));
-    CREATE TABLE overrides (
-        id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, item_id VARCHAR NOT NULL,
-        action VARCHAR NOT NULL, criterion VARCHAR, note VARCHAR NOT NULL, decided_by VARCHAR NOT NULL,
-        decided_at TIMESTAMP NOT NULL);
-    """),
-]
-SCHEMA_VERSION = len(MIGRATIONS)
+# No extension is ever downloaded or loaded behind our back (a SQLite file given as --db would
+# otherwise make DuckDB fetch its sqlite extension over the network).
+DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
 
 
 def _naive(value: dt.datetime | None) -> dt.datetime | None:
@@ -90,15 +46,30 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
     return value.replace(tzinfo=dt.timezone.utc) if value is not None else None
 
 
+def check_usable(path: Path) -> None:
+    """A clear refusal for a path that is not a DuckDB database (a folder, SQLite, any other file)."""
+    if path.is_dir():
+        raise StoreUnusableError("is a folder, not a database file (give --db a file path)", path=str(path))
+    if path.exists() and path.stat().st_size > 0:
+        with path.open("rb") as fh:
+            head = fh.read(16)
+        if head[8:12] != b"DUCK":
+            what = "a SQLite database" if head.startswith(b"SQLite format 3") else "not a DuckDB database"
+            raise StoreUnusableError(f"{what}; give --db a DuckDB file ccqm made, or a new path", path=str(path))
+
+
 @contextmanager
 def open_store(path: str | Path, *, read_only: bool = False) -> Iterator["Store"]:
-    """Open the database for one unit of work, migrating it first, and always close it."""
+    """Open the database for one unit of work, migrating it first (unless read-only), and always
+    close it. Read-only opens never create, migrate or change the file."""
     path = Path(path)
+    check_usable(path)
     if read_only and not path.exists():
         raise StoreError("no database yet: run `ccqm crawl` or `ccqm demo` first", path=str(path))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(path), read_only=read_only)
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(path), read_only=read_only, config=DUCKDB_CONFIG)
     except duckdb.Error as exc:
         message = str(exc).splitlines()[0]
         if "lock" in message.lower():
@@ -110,11 +81,14 @@ def open_store(path: str | Path, *, read_only: bool = False) -> Iterator["Store"
     try:
         if not read_only:
             store.ensure_schema()
-        else:
-            store.check_version()
+        elif store.check_version() < SCHEMA_VERSION:
+            raise StoreError(f"database schema v{store.schema_version()} is older than this ccqm "
+                             f"(v{SCHEMA_VERSION}); run `ccqm score` once to upgrade it", path=str(path))
         yield store
     except duckdb.Error as exc:
         raise StoreError(str(exc).splitlines()[0], path=str(path)) from exc
+    except blobs.BlobError as exc:
+        raise StoreError(str(exc), path=str(path)) from None
     finally:
         con.close()
 
@@ -163,19 +137,22 @@ class Store:
     # -- registry ------------------------------------------------------------------------------
     def sync_organisations(self, orgs: tuple[Organisation, ...], now: dt.datetime) -> None:
         """Mirror the registry: upsert every organisation and source, mark dropped ones inactive."""
+        n = _naive(now)
         with self._tx():
             self.con.execute("UPDATE organisations SET active = FALSE")
+            self.con.execute("UPDATE sources SET retired_at = coalesce(retired_at, ?)", [n])
             for org in orgs:
                 self.con.execute(
                     "INSERT INTO organisations VALUES (?, ?, ?, ?, ?, ?, ?, TRUE) ON CONFLICT (id) DO UPDATE SET "
                     "name = excluded.name, kind = excluded.kind, registered = excluded.registered, "
                     "claimed_step = excluded.claimed_step, website = excluded.website, "
                     "synced_at = excluded.synced_at, active = TRUE",
-                    [org.id, org.name, org.kind, org.registered, org.step, org.website, _naive(now)])
+                    [org.id, org.name, org.kind, org.registered, org.step, org.website, n])
                 for spec in org.sources:
                     self.con.execute(
                         "INSERT INTO sources (id, org_id, platform, locator) VALUES (?, ?, ?, ?) "
-                        "ON CONFLICT (id) DO NOTHING", [spec.id, spec.org_id, spec.platform, spec.locator])
+                        "ON CONFLICT (id) DO UPDATE SET retired_at = NULL",
+                        [spec.id, spec.org_id, spec.platform, spec.locator])
 
     # -- sources and cursors -------------------------------------------------------------------
     def cursor(self, source_id: str) -> dict:
@@ -292,10 +269,11 @@ class Store:
     def source_status(self, org_id: str) -> list[dict[str, Any]]:
         return _dicts(self.con.execute(
             "SELECT id, platform, locator, last_attempt, last_success, last_error, last_error_at, items_total "
-            "FROM sources WHERE org_id = ? ORDER BY platform, locator", [org_id]))
+            "FROM sources WHERE org_id = ? AND retired_at IS NULL ORDER BY platform, locator", [org_id]))
 
     def last_harvest(self, org_id: str) -> dt.datetime | None:
-        row = self.con.execute("SELECT max(last_success) FROM sources WHERE org_id = ?", [org_id]).fetchone()
+        row = self.con.execute("SELECT max(last_success) FROM sources WHERE org_id = ? AND retired_at IS NULL",
+                               [org_id]).fetchone()
         return _aware(row[0]) if row else None
 
     # -- classifications and scores ------------------------------------------------------------
@@ -307,7 +285,7 @@ class Store:
         rows = self.con.execute(
             "SELECT item_id, content_hash, result FROM classifications WHERE rubric_version = ? "
             "AND item_id IN (SELECT unnest(?))", [rubric_version, [i["id"] for i in items]]).fetchall()
-        return {r[0]: classification_from_dict(json.loads(r[2])) for r in rows if (r[0], r[1]) in wanted}
+        return {r[0]: blobs.load("classification", r[2]) for r in rows if (r[0], r[1]) in wanted}
 
     def save_classifications(self, rows: list[tuple[str, str, Classification]], now: dt.datetime) -> None:
         if not rows:
@@ -315,24 +293,31 @@ class Store:
         with self._tx():
             self.con.executemany(
                 "INSERT INTO classifications VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [[item_id, content_hash, c.rubric_version, json.dumps(asdict(c)), _naive(now)]
+                [[item_id, content_hash, c.rubric_version, blobs.dump("classification", c), _naive(now)]
                  for item_id, content_hash, c in rows])
 
-    def save_score(self, score: OrgScore) -> str:
+    def save_score(self, score: OrgScore, changes: list[str]) -> str:
+        """Keep a scoring and what changed since the one before it (the dossier shows both)."""
         score_run_id = uuid.uuid4().hex[:12]
         with self._tx():
-            self.con.execute("INSERT INTO score_runs VALUES (?, ?, ?, ?, ?, ?)",
+            self.con.execute("INSERT INTO score_runs VALUES (?, ?, ?, ?, ?, ?, ?)",
                              [score_run_id, score.org_id, _naive(score.scored_at), score.rubric_version,
-                              score.award.level, json.dumps(asdict(score), default=str)])
+                              score.award.level, blobs.dump("score", score), json.dumps(changes)])
             self.con.executemany("INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?)",
                                  [[score_run_id, score.org_id, c.criterion, c.level, c.score, score.rubric_version,
                                    _naive(score.scored_at)] for c in score.criteria])
         return score_run_id
 
     def latest_score(self, org_id: str) -> OrgScore | None:
-        row = self.con.execute("SELECT result FROM score_runs WHERE org_id = ? ORDER BY scored_at DESC, rowid DESC "
-                               "LIMIT 1", [org_id]).fetchone()
-        return org_score_from_dict(json.loads(row[0])) if row else None
+        found = self.latest_score_and_changes(org_id)
+        return found[0] if found else None
+
+    def latest_score_and_changes(self, org_id: str) -> tuple[OrgScore, list[str]] | None:
+        row = self.con.execute("SELECT result, changes FROM score_runs WHERE org_id = ? "
+                               "ORDER BY scored_at DESC, rowid DESC LIMIT 1", [org_id]).fetchone()
+        if not row:
+            return None
+        return blobs.load("score", row[0]), json.loads(row[1]) if row[1] else []
 
     # -- overrides -----------------------------------------------------------------------------
     def add_override(self, org_id: str, o: Override) -> str:

@@ -19,11 +19,11 @@ from typing import Callable
 
 from harvester.collectors import CollectRequest, collector_for
 from harvester.errors import CcqmError
-from harvester.http import Http, build_client
+from harvester.web.client import Http, build_client
 from harvester.items import Gone, Item, NextCursor, Problem, Seen, item_id, utcnow
-from harvester.registry import Organisation, SourceSpec
-from harvester.settings import Settings
-from harvester.store import open_store
+from harvester.config.registry import Organisation, SourceSpec
+from harvester.config.settings import Settings
+from harvester.store.db import open_store
 
 log = logging.getLogger("ccqm.harvest")
 

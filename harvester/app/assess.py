@@ -10,9 +10,9 @@ import datetime as dt
 from dataclasses import dataclass
 
 from harvester.items import utcnow
-from harvester.registry import Organisation
-from harvester.settings import Settings
-from harvester.store import Store, open_store
+from harvester.config.registry import Organisation
+from harvester.config.settings import Settings
+from harvester.store.db import Store, open_store
 from scoring import Classification, Evidence, OrgScore, classify_evidence, describe_changes, score_organisation
 
 
@@ -51,9 +51,9 @@ def score_org(store: Store, org: Organisation, settings: Settings, now: dt.datet
     evidence = [evidence_from_row(r) for r in rows]
     before = store.latest_score(org.id)
     after = score_organisation(org.id, evidence, classes, store.overrides_for(org.id), settings.rubric, now)
-    store.save_score(after)
-    return ScoreOutcome(org=org, before=before, after=after, changes=describe_changes(before, after),
-                        classified=fresh)
+    changes = describe_changes(before, after)
+    store.save_score(after, changes)
+    return ScoreOutcome(org=org, before=before, after=after, changes=changes, classified=fresh)
 
 
 def score(settings: Settings, orgs: tuple[Organisation, ...], now: dt.datetime | None = None) -> list[ScoreOutcome]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from harvester.errors import ConfigError
 from harvester.items import utcnow
-from harvester.settings import Settings
-from harvester.store import open_store
+from harvester.config.settings import Settings
+from harvester.store.db import open_store
 from scoring import CRITERIA, Override
 
 

@@ -7,23 +7,23 @@ for this run, as RFC 9309 asks, and says so in the run's errors rather than craw
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from protego import Protego
 
-from harvester.errors import FetchError
-
-if TYPE_CHECKING:
-    from harvester.http import Http
+from harvester.errors import BlockedURLError, FetchError
 
 ALLOW_ALL = Protego.parse("")
 DISALLOW_ALL = Protego.parse("User-agent: *\nDisallow: /")
 
 
 class RobotsCache:
-    def __init__(self, http: "Http"):
-        self.http = http
+    """One parsed robots.txt per origin. `fetch(url)` is the client's own GET (robots not asked),
+    passed in so that this module needs nothing of the client's."""
+
+    def __init__(self, fetch: Callable[[str], Any], user_agent: str):
+        self.fetch, self.user_agent = fetch, user_agent
         self._parsers: dict[str, Protego] = {}
         self._errors: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -40,11 +40,13 @@ class RobotsCache:
                 return self._parsers[origin]
         robots_url = origin + "/robots.txt"
         try:
-            response = self.http.get(robots_url, robots=False)
+            response = self.fetch(robots_url)
             if response.status >= 400:
                 parser = ALLOW_ALL
             else:
                 parser = Protego.parse(response.body.decode(response.charset or "utf-8", errors="replace"))
+        except BlockedURLError:
+            raise  # a refused address is the policy's answer, not the site's
         except FetchError as exc:
             status = getattr(exc, "status", None)
             parser = ALLOW_ALL if status is not None and 400 <= status < 500 else DISALLOW_ALL
@@ -55,14 +57,14 @@ class RobotsCache:
             return self._parsers[origin]
 
     def allowed(self, url: str) -> bool:
-        return self.parser(url).can_fetch(url, self.http.settings.user_agent)
+        return self.parser(url).can_fetch(url, self.user_agent)
 
     def crawl_delay(self, url: str) -> float | None:
         with self._lock:
             parser = self._parsers.get(self._origin(url))
         if parser is None:
             return None
-        delay = parser.crawl_delay(self.http.settings.user_agent)
+        delay = parser.crawl_delay(self.user_agent)
         return float(delay) if delay is not None else None
 
     def sitemaps(self, url: str) -> list[str]:

@@ -1,28 +1,30 @@
 """The one HTTP seam: every request ccqm makes goes through `build_client`.
 
 Organisations supply their own URLs, so every URL is untrusted. The client:
-  - fetches only http(s) URLs whose host resolves to public addresses (the SSRF guard), unless an
-    address is inside `http.allow_networks` (the demo and tests allow 127.0.0.1 there); IPv4
-    hidden in IPv6 (mapped, 6to4, NAT64, Teredo) and numeric spellings are checked as what they are;
-    the check runs again when a connection opens, and the connection goes to the address that
-    passed it, so DNS rebinding cannot swap in a private address in between;
-  - follows at most `max_redirects` redirects itself, checking every hop the same way;
+  - fetches only what the address policy (`web.guard`) allows: http(s) URLs whose host resolves
+    to public addresses only, or to a network in `http.allow_networks`. The check runs in a
+    transport that wraps whatever transport is used (so a transport passed in for tests keeps it),
+    on every redirect hop, and again when a connection opens, which goes to the address that
+    passed (so DNS rebinding cannot swap in a private address in between);
+  - follows at most `max_redirects` redirects itself;
   - caps the body on the wire and after decompression, which it does itself, a bounded chunk at a
-    time (httpx would inflate a gzip bomb whole before any cap could look), and the body's time;
-  - retries connection errors, 5xx and 429 with exponential backoff and jitter, honouring a capped
-    `Retry-After`;
+    time (httpx would inflate a gzip bomb whole before any cap could look), and cuts every socket
+    read and write at the request's deadline;
+  - retries only what may change: timeouts, failed connections, 5xx and 429, with exponential
+    backoff and jitter, honouring a capped `Retry-After`; never a refusal, a bad body or a host
+    that does not resolve;
   - waits `delay_seconds` (or robots' Crawl-delay) between requests to one host;
   - sends our User-Agent, and asks robots.txt before fetching a page (not for API calls).
-Tests pass an httpx transport (and a resolver) in; nothing else in ccqm builds an httpx client.
+The connection pool is httpcore's, built on its public `network_backend` argument; tests pass a
+transport (respx) or a network backend in. Nothing else in ccqm builds an httpx client.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import ipaddress
+import json
 import random
-import socket
 import threading
 import time
 import zlib
@@ -33,36 +35,43 @@ from urllib.parse import urljoin, urlsplit
 import httpcore
 import httpx
 
+from harvester.config.settings import HarvestSettings, HttpSettings
 from harvester.errors import (
     BlockedURLError, FetchError, HTTPStatusError, RedirectError, RobotsDeniedError, TooLargeError,
+    TransientFetchError,
 )
 from harvester.items import utcnow
-from harvester.robots import RobotsCache
-from harvester.settings import HarvestSettings, HttpSettings
-
-Resolver = Callable[[str], list[str]]
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
+from harvester.web.guard import Network, Resolver, literal_address, parse_networks, refusal, system_resolver, url_refusal
+from harvester.web.robots import RobotsCache
 
 
-def system_resolver(host: str) -> list[str]:
-    try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except socket.gaierror as exc:
-        raise OSError(f"could not resolve host {host!r} ({exc.strerror})") from None
-    return sorted({info[4][0] for info in infos})
+class AddressPolicy:
+    """The guard with its resolver: `check_url` before a request, `connect_address` as a
+    connection opens (always a fresh lookup, so a rebinding answer is judged again)."""
 
+    def __init__(self, allowed: tuple[Network, ...], resolve: Resolver = system_resolver):
+        self.allowed, self.resolve = allowed, resolve
 
-def embedded_ipv4(addr: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 address carries (mapped, 6to4, NAT64, Teredo), if any."""
-    if addr.ipv4_mapped:
-        return addr.ipv4_mapped
-    if addr.sixtofour:
-        return addr.sixtofour
-    if addr in NAT64:
-        return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
-    if addr.teredo:
-        return addr.teredo[1]
-    return None
+    def check_url(self, url: str) -> None:
+        why = url_refusal(url, self.allowed)
+        if why:
+            raise BlockedURLError(why, url=url)
+        self.connect_address(urlsplit(url).hostname or "", url)
+
+    def connect_address(self, host: str, url: str) -> str:
+        """Resolve `host`; return an address to connect to if every address it has is allowed."""
+        literal = literal_address(host)
+        try:
+            addresses = [literal] if literal else self.resolve(host)
+        except OSError as exc:
+            raise FetchError(str(exc), url=url) from None
+        if not addresses:
+            raise FetchError("host has no address", url=url)
+        for address in addresses:
+            why = refusal(address, self.allowed)
+            if why:
+                raise BlockedURLError(why, url=url)
+        return addresses[0]
 
 
 @dataclass(frozen=True)
@@ -95,15 +104,14 @@ class Http:
     settings: HttpSettings
     harvest: HarvestSettings
     client: httpx.Client
-    resolve: Resolver = system_resolver
+    policy: AddressPolicy
     sleep: Callable[[float], None] = time.sleep
     robots: RobotsCache = field(init=False)
     _next_slot: dict[str, float] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
-        self.robots = RobotsCache(self)
-        self._allowed = tuple(ipaddress.ip_network(n, strict=False) for n in self.settings.allow_networks)
+        self.robots = RobotsCache(lambda url: self.get(url, robots=False), self.settings.user_agent)
 
     def close(self) -> None:
         self.client.close()
@@ -114,32 +122,9 @@ class Http:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    # -- the guard -------------------------------------------------------------------------------
     def check_url(self, url: str) -> None:
         """Raise BlockedURLError unless `url` is http(s) and every address of its host is allowed."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https"):
-            raise BlockedURLError(f"scheme {parts.scheme or 'none'!r} is not allowed", url=url)
-        if not parts.hostname:
-            raise BlockedURLError("no host", url=url)
-        self.checked_address(parts.hostname, url)
-
-    def checked_address(self, host: str, url: str) -> str:
-        """Resolve `host` and return an address to connect to, if every address it has is allowed."""
-        try:
-            addresses = self.resolve(host)
-        except OSError as exc:
-            raise FetchError(str(exc), url=url) from None
-        if not addresses:
-            raise FetchError("host has no address", url=url)
-        for text in addresses:
-            addr = ipaddress.ip_address(text.split("%")[0])
-            if any(addr in net for net in self._allowed):
-                continue
-            inner = embedded_ipv4(addr) if isinstance(addr, ipaddress.IPv6Address) else None
-            if not addr.is_global or (inner is not None and not inner.is_global):
-                raise BlockedURLError(f"address {addr} is not public (not in http.allow_networks)", url=url)
-        return addresses[0]
+        self.policy.check_url(url)
 
     # -- politeness ------------------------------------------------------------------------------
     def _wait_turn(self, url: str) -> None:
@@ -173,8 +158,6 @@ class Http:
 
     def get_json(self, url: str, *, params: dict | None = None, headers: dict[str, str] | None = None):
         """GET an API URL (robots.txt does not govern APIs) and parse its JSON body."""
-        import json
-
         response = self.get(url, params=params, headers={"Accept": "application/json", **(headers or {})},
                             robots=False)
         if response.status >= 400:
@@ -225,25 +208,26 @@ class Http:
                     if raw_size > cap:
                         raise TooLargeError(f"body is over the {cap}-byte cap", url=url)
                     if time.monotonic() > deadline:
-                        raise FetchError(f"took longer than {self.settings.deadline_seconds:g} s", url=url)
+                        raise TransientFetchError(f"took longer than {self.settings.deadline_seconds:g} s", url=url)
                     chunks.append(decoder.feed(raw))
                 chunks.append(decoder.finish())
                 resp_headers = {k.lower(): v for k, v in r.headers.items()}
                 status = r.status_code
-        except BlockedURLError as exc:  # raised by _GuardedBackend as the connection opened
+        except BlockedURLError as exc:  # raised by the guard as the connection opened
             raise BlockedURLError(str(exc).split(": ", 1)[-1], url=url) from None
         except httpx.TimeoutException:
             if getattr(_request, "deadline_bound", False) or time.monotonic() >= deadline:
-                raise FetchError(f"took longer than {self.settings.deadline_seconds:g} s", url=url) from None
-            raise FetchError("timed out", url=url) from None
+                raise TransientFetchError(f"took longer than {self.settings.deadline_seconds:g} s", url=url) from None
+            raise TransientFetchError("timed out", url=url) from None
+        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
+            raise FetchError(f"request refused ({exc.__class__.__name__}: {exc})", url=url) from None
         except httpx.TransportError as exc:
-            raise FetchError(f"connection failed ({exc.__class__.__name__}: {exc})", url=url) from None
+            raise TransientFetchError(f"connection failed ({exc.__class__.__name__}: {exc})", url=url) from None
         finally:
             _request.deadline = None
         if status in (429,) or status >= 500:
-            error = HTTPStatusError(f"HTTP {status}", url=url, status=status)
-            error.retry_after = _retry_after(resp_headers.get("retry-after"))
-            raise error
+            raise HTTPStatusError(f"HTTP {status}", url=url, status=status,
+                                  retry_after=_retry_after(resp_headers.get("retry-after")))
         if status >= 400 and status not in (404, 410):
             raise HTTPStatusError(f"HTTP {status}", url=url, status=status)
         return Response(url=url, status=status, headers=resp_headers, body=b"".join(chunks), fetched_at=utcnow())
@@ -345,36 +329,113 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self.inner.get_extra_info(info)
 
 
-class _GuardedBackend(httpcore.SyncBackend):
-    """Opens TCP connections only to an address that has just passed the SSRF check, and bounds
-    them by the request's deadline."""
+class _GuardedBackend(httpcore.NetworkBackend):
+    """Opens TCP connections only to an address that has just passed the address policy, through
+    any inner backend, and bounds every read and write by the request's deadline."""
 
-    def __init__(self, http: Http):
-        self.http = http
+    def __init__(self, policy: AddressPolicy, inner: httpcore.NetworkBackend):
+        self.policy, self.inner = policy, inner
 
     def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-        address = self.http.checked_address(host, f"{host}:{port}")
-        stream = super().connect_tcp(address, port, timeout=_bounded(timeout), local_address=local_address,
-                                     socket_options=socket_options)
+        address = self.policy.connect_address(host, f"{host}:{port}")
+        stream = self.inner.connect_tcp(address, port, timeout=_bounded(timeout), local_address=local_address,
+                                        socket_options=socket_options)
         return _DeadlineStream(stream)
+
+    def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        raise BlockedURLError("unix sockets are not allowed", url=path)
+
+    def sleep(self, seconds: float) -> None:
+        self.inner.sleep(seconds)
+
+
+class _ResponseStream(httpx.SyncByteStream):
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __iter__(self):
+        with _httpcore_errors():
+            yield from self.inner
+
+    def close(self) -> None:
+        if hasattr(self.inner, "close"):
+            self.inner.close()
+
+
+_ERRORS = ((httpcore.ConnectTimeout, httpx.ConnectTimeout), (httpcore.ReadTimeout, httpx.ReadTimeout),
+           (httpcore.WriteTimeout, httpx.WriteTimeout), (httpcore.PoolTimeout, httpx.PoolTimeout),
+           (httpcore.ConnectError, httpx.ConnectError), (httpcore.ReadError, httpx.ReadError),
+           (httpcore.WriteError, httpx.WriteError), (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+           (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+           (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol), (httpcore.TimeoutException, httpx.TimeoutException),
+           (httpcore.NetworkError, httpx.NetworkError), (httpcore.ProtocolError, httpx.ProtocolError))
+
+
+class _httpcore_errors:
+    """httpcore's exceptions as httpx's, so the client above handles one family."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        for low, high in _ERRORS if exc_type else ():
+            if issubclass(exc_type, low):
+                raise high(str(exc)) from exc
+        return False
+
+
+class PoolTransport(httpx.BaseTransport):
+    """An httpx transport over an httpcore connection pool whose network backend is guarded."""
+
+    def __init__(self, settings: HttpSettings, policy: AddressPolicy, network_backend: httpcore.NetworkBackend | None):
+        self.pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(), max_connections=100, max_keepalive_connections=20,
+            keepalive_expiry=5.0, retries=0,
+            network_backend=_GuardedBackend(policy, network_backend or httpcore.SyncBackend()))
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        core = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(scheme=request.url.raw_scheme, host=request.url.raw_host, port=request.url.port,
+                             target=request.url.raw_path),
+            headers=request.headers.raw, content=request.stream, extensions=request.extensions)
+        with _httpcore_errors():
+            response = self.pool.handle_request(core)
+        return httpx.Response(status_code=response.status, headers=response.headers,
+                              stream=_ResponseStream(response.stream), extensions=response.extensions)
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+class GuardedTransport(httpx.BaseTransport):
+    """Any transport, behind the address policy: nothing is sent to a refused URL."""
+
+    def __init__(self, inner: httpx.BaseTransport, policy: AddressPolicy):
+        self.inner, self.policy = inner, policy
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.policy.check_url(str(request.url))
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def build_client(settings: HttpSettings, harvest: HarvestSettings | None = None, *,
-                 transport: httpx.BaseTransport | None = None, resolve: Resolver | None = None,
-                 sleep: Callable[[float], None] | None = None) -> Http:
-    """The safe client every collector uses; tests pass a transport and a resolver."""
-    timeout = httpx.Timeout(settings.read_timeout_seconds, connect=settings.connect_timeout_seconds)
+                 transport: httpx.BaseTransport | None = None, network_backend: httpcore.NetworkBackend | None = None,
+                 resolve: Resolver | None = None, sleep: Callable[[float], None] | None = None) -> Http:
+    """The safe client every collector uses. Tests pass a transport (respx) or a network backend,
+    and a resolver; the address policy stays in front of either."""
+    policy = AddressPolicy(parse_networks(settings.allow_networks), resolve or system_resolver)
+    inner = transport or PoolTransport(settings, policy, network_backend)
     client = httpx.Client(
-        transport=transport or httpx.HTTPTransport(retries=1),
-        timeout=timeout,
+        transport=GuardedTransport(inner, policy),
+        timeout=httpx.Timeout(settings.read_timeout_seconds, connect=settings.connect_timeout_seconds),
         follow_redirects=False,
         # Only encodings _Decoder can undo with a limit.
         headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate"},
         trust_env=False,  # proxies from the environment would bypass the address checks
     )
-    http = Http(settings=settings, harvest=harvest or HarvestSettings(), client=client,
-                resolve=resolve or system_resolver, sleep=sleep or time.sleep)
-    if transport is None:
-        # httpx offers no public hook for the connection step; its pool's backend is the seam.
-        client._transport._pool._network_backend = _GuardedBackend(http)
-    return http
+    return Http(settings=settings, harvest=harvest or HarvestSettings(), client=client, policy=policy,
+                sleep=sleep or time.sleep)

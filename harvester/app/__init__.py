@@ -1,0 +1,2 @@
+"""The use-cases the entry points call: harvest, score, dossiers, refresh (harvest -> score ->
+dossier), overrides, status, classify. Each takes settings and returns plain results; none prints."""

@@ -1,0 +1,56 @@
+"""The numbered migrations. Each runs in one transaction with the row that records it; the
+schema's version is their count, and a database newer than this code is refused."""
+
+MIGRATIONS: list[tuple[str, str]] = [
+    ("initial schema", """
+    CREATE TABLE organisations (
+        id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, kind VARCHAR NOT NULL, registered DATE,
+        claimed_step INTEGER, website VARCHAR, synced_at TIMESTAMP, active BOOLEAN DEFAULT TRUE);
+    CREATE TABLE sources (
+        id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, platform VARCHAR NOT NULL,
+        locator VARCHAR NOT NULL, cursor JSON, last_attempt TIMESTAMP, last_success TIMESTAMP,
+        last_error VARCHAR, last_error_at TIMESTAMP, items_total INTEGER DEFAULT 0);
+    CREATE TABLE items (
+        id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, source_id VARCHAR NOT NULL,
+        platform VARCHAR NOT NULL, kind VARCHAR NOT NULL, native_id VARCHAR NOT NULL, url VARCHAR,
+        author VARCHAR, title VARCHAR, text VARCHAR, published_at TIMESTAMP,
+        first_seen TIMESTAMP NOT NULL, last_seen TIMESTAMP NOT NULL, changed_at TIMESTAMP,
+        content_hash VARCHAR NOT NULL, tags_scheme BOOLEAN NOT NULL, gone_at TIMESTAMP,
+        etag VARCHAR, last_modified VARCHAR);
+    CREATE INDEX items_org ON items (org_id);
+    CREATE TABLE snapshots (
+        item_id VARCHAR NOT NULL, hash VARCHAR NOT NULL, url VARCHAR NOT NULL,
+        fetched_at TIMESTAMP NOT NULL, status INTEGER, content_type VARCHAR, headers JSON,
+        size INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (item_id, hash));
+    CREATE TABLE runs (
+        id VARCHAR PRIMARY KEY, command VARCHAR NOT NULL, started_at TIMESTAMP NOT NULL,
+        finished_at TIMESTAMP, status VARCHAR NOT NULL, counts JSON);
+    CREATE TABLE run_sources (
+        run_id VARCHAR NOT NULL, source_id VARCHAR NOT NULL, org_id VARCHAR NOT NULL,
+        new INTEGER, changed INTEGER, unchanged INTEGER, gone INTEGER, failed INTEGER,
+        status VARCHAR NOT NULL, seconds DOUBLE, PRIMARY KEY (run_id, source_id));
+    CREATE TABLE run_errors (
+        run_id VARCHAR NOT NULL, org_id VARCHAR, source_id VARCHAR, url VARCHAR,
+        error VARCHAR NOT NULL, message VARCHAR NOT NULL, occurred_at TIMESTAMP NOT NULL);
+    CREATE TABLE classifications (
+        item_id VARCHAR NOT NULL, content_hash VARCHAR NOT NULL, rubric_version VARCHAR NOT NULL,
+        result JSON NOT NULL, classified_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (item_id, content_hash, rubric_version));
+    CREATE TABLE score_runs (
+        id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, scored_at TIMESTAMP NOT NULL,
+        rubric_version VARCHAR NOT NULL, award VARCHAR, result JSON NOT NULL);
+    CREATE TABLE scores (
+        score_run_id VARCHAR NOT NULL, org_id VARCHAR NOT NULL, criterion VARCHAR NOT NULL,
+        level VARCHAR NOT NULL, score DOUBLE NOT NULL, rubric_version VARCHAR NOT NULL,
+        scored_at TIMESTAMP NOT NULL, PRIMARY KEY (score_run_id, criterion));
+    CREATE TABLE overrides (
+        id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, item_id VARCHAR NOT NULL,
+        action VARCHAR NOT NULL, criterion VARCHAR, note VARCHAR NOT NULL, decided_by VARCHAR NOT NULL,
+        decided_at TIMESTAMP NOT NULL);
+    """),
+    ("retired sources; what changed with each score", """
+    ALTER TABLE sources ADD COLUMN retired_at TIMESTAMP;
+    ALTER TABLE score_runs ADD COLUMN changes JSON;
+    """),
+]
+SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,138 @@
+"""The dossier and index view-models, mapped purely from what the application hands over.
+
+`dossier_page` takes an organisation's facts, its latest score and what changed, its stored
+evidence with the classifications that score used, its sources, the validators' overrides and the
+current time, and returns the page model. It reads no database and asks no registry: every input
+is a plain value, so a dossier can be rebuilt and tested from literals.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass
+
+from reports.model import (
+    CitationView, CriterionCard, DossierPage, EvidenceView, IndexPage, IndexRow, OverrideView, SourceView, StepView,
+)
+from reports.snippet import highlight, safe_href
+from reports.timeline import build_timeline
+from scoring import Classification, Evidence, OrgScore, Override
+
+CITES_PER_CARD = 3
+
+
+@dataclass(frozen=True)
+class OrgFacts:
+    id: str
+    name: str
+    kind: str
+    registered: dt.date
+    claimed_step: int
+
+
+@dataclass(frozen=True)
+class StoredEvidence:
+    """An item as stored: what scoring sees, plus its archive facts."""
+
+    evidence: Evidence
+    kind: str  # page, pdf, feed_entry, post
+    snapshot_hash: str | None = None
+    snapshot_at: dt.datetime | None = None
+    gone: bool = False
+
+
+@dataclass(frozen=True)
+class SourceFacts:
+    platform: str
+    locator: str
+    items: int
+    last_success: dt.datetime | None
+    last_error: str | None
+    collectable: bool  # ccqm has a collector for the platform
+
+
+@dataclass(frozen=True)
+class CriterionInfo:
+    """What the rubric says of a criterion, for the card's heading."""
+
+    label: str
+    question: str
+
+
+def _date(value: dt.datetime | None) -> str:
+    return value.strftime("%d %b %Y") if value else "—"
+
+
+def _stamp(value: dt.datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
+
+
+def evidence_view(item: StoredEvidence, cls: Classification | None, threshold: float,
+                  focus: str | None = None) -> EvidenceView:
+    ev = item.evidence
+    spans: list[tuple[int, int]] = []
+    if cls is not None:
+        for name in [focus] if focus else list(cls.criteria):
+            for hit in cls.criteria[name].signals:
+                spans += list(hit.spans)
+    return EvidenceView(
+        item_id=ev.id, title=ev.title, platform=ev.platform, kind=item.kind, url=safe_href(ev.url),
+        date=_date(ev.when), snippet=highlight(ev.body, spans), labels=tuple(cls.labels(threshold)) if cls else (),
+        snapshot_hash=item.snapshot_hash, snapshot_at=_stamp(item.snapshot_at), gone=item.gone,
+        tags_scheme=ev.tags_scheme)
+
+
+def source_view(s: SourceFacts) -> SourceView:
+    if not s.collectable:
+        status, problem = "not collected", f"ccqm has no {s.platform} collector yet"
+    elif s.last_error:
+        status, problem = "failing", s.last_error
+    else:
+        status, problem = ("ok" if s.last_success else "not collected yet"), None
+    return SourceView(platform=s.platform, locator=s.locator, items=s.items, last_success=_stamp(s.last_success),
+                      status=status, problem=problem)
+
+
+def dossier_page(org: OrgFacts, score: OrgScore, changes: list[str], items: list[StoredEvidence],
+                 classes: dict[str, Classification], sources: list[SourceFacts], overrides: list[Override],
+                 criteria: dict[str, CriterionInfo], label_threshold: float, last_harvest: dt.datetime | None,
+                 now: dt.datetime) -> DossierPage:
+    """The whole dossier of one organisation."""
+    by_id = {i.evidence.id: i for i in items}
+    cards = []
+    for crit in score.criteria:
+        info = criteria.get(crit.criterion, CriterionInfo(crit.label, ""))
+        cites = tuple(CitationView(evidence=evidence_view(by_id[c.item_id], classes.get(c.item_id), label_threshold,
+                                                          focus=crit.criterion),
+                                   item_score=c.item_score, signals=c.signals, overridden=c.overridden)
+                      for c in crit.cited[:CITES_PER_CARD] if c.item_id in by_id)
+        cards.append(CriterionCard(key=crit.criterion, label=crit.label, question=info.question, level=crit.level,
+                                   score=crit.score, reasons=crit.reasons, citations=cites,
+                                   more=max(0, len(crit.cited) - CITES_PER_CARD)))
+    steps = tuple(StepView(number=s.number, name=s.name, phase=s.phase, evidence_count=len(s.evidenced_by),
+                           claimed=s.number <= org.claimed_step) for s in score.steps)
+    months = Counter(i.evidence.when.strftime("%Y-%m") for i in items
+                     if i.evidence.when and classes.get(i.evidence.id) and classes[i.evidence.id].labels(label_threshold))
+    return DossierPage(
+        org_id=org.id, name=org.name, kind=org.kind, registered=org.registered.strftime("%d %b %Y"),
+        claimed_step=org.claimed_step, last_harvest=_stamp(last_harvest), rubric_version=score.rubric_version,
+        generated_at=_stamp(now), award=score.award.level, award_reasons=score.award.reasons,
+        blockers=score.award.blockers, cards=tuple(cards), steps=steps, timeline=build_timeline(dict(months)),
+        sources=tuple(source_view(s) for s in sources), changes=tuple(changes),
+        overrides=tuple(OverrideView(item_id=o.item_id, action=o.action, criterion=o.criterion or "", note=o.note,
+                                     by=o.by, at=_stamp(o.at)) for o in overrides),
+        evidence=tuple(evidence_view(i, classes.get(i.evidence.id), label_threshold) for i in items))
+
+
+def index_row(org: OrgFacts, score: OrgScore | None, criteria: tuple[str, ...], sources: list[SourceFacts],
+              items: int, last_harvest: dt.datetime | None) -> IndexRow:
+    problems = tuple(f"{s.platform}: {s.last_error}" for s in sources if s.last_error)
+    levels = tuple((c.label, c.level) for c in score.criteria) if score else tuple((c, "none") for c in criteria)
+    return IndexRow(org_id=org.id, name=org.name, kind=org.kind, href=f"{org.id}.html" if score else "", levels=levels,
+                    award=score.award.level if score else None, last_harvest=_stamp(last_harvest), items=items,
+                    problems=problems)
+
+
+def index_page(rows: list[IndexRow], criteria: tuple[str, ...], now: dt.datetime) -> IndexPage:
+    return IndexPage(title="CCQM validation dossiers", generated_at=_stamp(now), criteria=criteria, rows=tuple(rows))
