@@ -146,3 +146,33 @@ def test_config_prints_each_value_and_where_it_came_from(demo_config, tmp_path):
     assert rows["http.allow_networks"]["from"].startswith("file ")
     assert rows["http.max_redirects"]["from"] == "default"
     assert rows["config"]["from"] == "flag --config"
+
+
+def test_score_prints_each_organisation_and_classifies_only_what_is_new(harvested_copy):
+    config, db = harvested_copy.config_dir, harvested_copy.db_path
+    result = cli(config, db, "score")
+    assert result.returncode == 0, result.stderr
+    lines = {line.split(":")[0]: line for line in result.stdout.splitlines()}
+    assert set(lines) == {o.id for o in harvested_copy.organisations}
+    assert "0 classified" in lines["greenfield-primary"]  # cached from the first scoring
+    assert "Gold" in lines["greenfield-primary"] or "Silver" in lines["greenfield-primary"]
+    assert "no award yet" in lines["riverside-larder"]
+
+
+def test_schedule_runs_in_the_foreground_until_interrupted(demo_config, tmp_path):
+    import signal
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "harvester", "--config", str(demo_config), "--db",
+                                str(tmp_path / "ccqm.duckdb"), "schedule"], stderr=subprocess.PIPE, text=True)
+    try:
+        first = process.stderr.readline()
+        assert "nightly harvest on '0 2 * * *' (Europe/London)" in first
+        time.sleep(0.3)
+        process.send_signal(signal.SIGINT)
+        rest = process.stderr.read()
+        assert process.wait(timeout=10) == 0
+    finally:
+        process.kill()
+    assert "stopped" in rest
+    assert not (tmp_path / "ccqm.duckdb").exists()  # nothing ran before 02:00

@@ -84,3 +84,89 @@ def test_the_shipped_config_loads(tmp_path):
     settings = load_settings(PROJECT / "config", db=tmp_path / "db.duckdb", env={})
     assert settings.organisations and settings.rubric.version
     assert settings.http.allow_networks == ()  # production must never admit private addresses
+
+
+# -- the settings ladder: defaults < file < environment < flags, one validation at every level ------
+
+def ccqm_env(**variables: str) -> dict:
+    """A minimal environment for a subprocess, with these CCQM_ variables."""
+    import os
+
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **variables}
+
+
+@pytest.mark.parametrize("variable, value, words", [
+    ("CCQM_HARVEST_DELAY_SECNDS", "2", ["CCQM_HARVEST_DELAY_SECNDS", "unknown variable", "CCQM_HARVEST_DELAY_SECONDS"]),
+    ("CCQM_PATHS_DB", "x.duckdb", ["CCQM_PATHS_DB", "unknown variable", "CCQM_DB"]),
+    ("CCQM_HTTP_MAX_REDIRECTS", "-1", ["CCQM_HTTP_MAX_REDIRECTS", "http.max_redirects", "at least 0"]),
+    ("CCQM_HARVEST_MAX_PAGES_PER_SITE", "-5", ["CCQM_HARVEST_MAX_PAGES_PER_SITE", "at least 1"]),
+    ("CCQM_HTTP_DEADLINE_SECONDS", "nan", ["CCQM_HTTP_DEADLINE_SECONDS", "finite"]),
+    ("CCQM_HTTP_RETRIES", "99", ["CCQM_HTTP_RETRIES", "at most 10"]),
+])
+def test_a_bad_environment_variable_exits_2_naming_it(tmp_path, variable, value, words):
+    config = write_config(tmp_path / "config", organisations=GOOD_ORG)
+    result = run_ccqm("--config", str(config), "--db", str(tmp_path / "db.duckdb"), "orgs",
+                      env=ccqm_env(**{variable: value}))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    for word in words:
+        assert word in lines[0]
+
+
+@pytest.mark.parametrize("settings_toml, words", [
+    ("[http]\nmax_redirects = -1\n", ["settings.toml", "http.max_redirects"]),
+    ("[http]\ndeadline_seconds = nan\n", ["settings.toml", "finite"]),
+    ("[harvest]\nconcurrency = 0\n", ["settings.toml", "harvest.concurrency"]),
+])
+def test_the_file_refuses_what_the_environment_refuses(tmp_path, settings_toml, words):
+    config = write_config(tmp_path / "config", organisations=GOOD_ORG, settings=settings_toml)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, env={})
+    for word in words:
+        assert word in str(caught.value)
+
+
+@pytest.mark.parametrize("website", ["http://10.0.0.1/", "http://169.254.169.254/latest/", "http://localhost:8080/",
+                                     "http://[::ffff:10.0.0.1]/", "http://2130706433/"])
+def test_a_website_on_a_non_public_address_is_refused_when_the_config_loads(tmp_path, website):
+    config = write_config(tmp_path / "config", organisations=GOOD_ORG.replace("https://www.greenfield.example.sch.uk/", website))
+    result = run_ccqm("--config", str(config), "--db", str(tmp_path / "db.duckdb"), "crawl", env=ccqm_env())
+    assert result.returncode == 2
+    assert "organisations.toml" in result.stderr and "greenfield-primary" in result.stderr and "not public" in result.stderr
+    allowed = write_config(tmp_path / "allowed", organisations=GOOD_ORG.replace(
+        "https://www.greenfield.example.sch.uk/", "http://127.0.0.1:9/"), settings="[http]\nallow_networks = ['127.0.0.1/32']\n")
+    assert load_settings(allowed, env={}).organisations[0].website == "http://127.0.0.1:9/"
+
+
+def test_priority_is_default_file_environment_flag_and_origins_say_so(tmp_path):
+    config = write_config(tmp_path / "config", organisations=GOOD_ORG,
+                          settings="[harvest]\ndelay_seconds = 1.5\nmax_depth = 2\n[paths]\ndb = 'from-file.duckdb'\n")
+    settings = load_settings(config, env={"CCQM_HARVEST_MAX_DEPTH": "4", "CCQM_DB": "from-env.duckdb",
+                                          "CCQM_HTTP_ALLOW_NETWORKS": "127.0.0.1/32, ::1/128"})
+    assert settings.harvest.delay_seconds == 1.5 and settings.origins["harvest.delay_seconds"].startswith("file ")
+    assert settings.harvest.max_depth == 4 and settings.origins["harvest.max_depth"] == "environment CCQM_HARVEST_MAX_DEPTH"
+    assert settings.http.allow_networks == ("127.0.0.1/32", "::1/128")  # a list from the environment
+    assert str(settings.db_path) == "from-env.duckdb" and settings.origins["paths.db"] == "environment CCQM_DB"
+    assert settings.harvest.concurrency == 4 and "harvest.concurrency" not in settings.origins  # the default
+    flagged = load_settings(config, db=tmp_path / "flag.duckdb", env={"CCQM_DB": "from-env.duckdb"})
+    assert flagged.db_path == tmp_path / "flag.duckdb" and flagged.origins["paths.db"] == "flag --db"
+
+
+def test_the_config_folder_comes_from_the_flag_else_ccqm_config(tmp_path, monkeypatch):
+    config = write_config(tmp_path / "config", organisations=GOOD_ORG)
+    monkeypatch.chdir(tmp_path / "config")  # no ./config here: only the variable can find it
+    settings = load_settings(env={"CCQM_CONFIG": str(config)})
+    assert settings.config_dir == config and settings.origins["config"] == "environment CCQM_CONFIG"
+
+
+def test_a_database_that_is_not_duckdb_exits_2(tmp_path):
+    import sqlite3
+
+    config = write_config(tmp_path / "config", organisations=GOOD_ORG)
+    lite = tmp_path / "lite.db"
+    sqlite3.connect(lite).execute("CREATE TABLE t (x)").connection.commit()
+    for db, words in ((lite, "SQLite"), (tmp_path, "folder")):
+        result = run_ccqm("--config", str(config), "--db", str(db), "score", env=ccqm_env())
+        assert result.returncode == 2, result.stderr
+        assert words in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 import pytest
 
@@ -143,19 +144,15 @@ class RecordingSleep:
         self.calls.append(seconds)
 
 
-class LoopbackOnly(httpx.BaseTransport):
-    """The client's own guarded transport, refusing anything but this machine (a safety net)."""
+class LoopbackOnly(httpcore.SyncBackend):
+    """A network backend refusing to connect anywhere but this machine (a safety net under the
+    client's own guard, passed through httpcore's public `network_backend` seam)."""
 
-    def __init__(self, inner: httpx.BaseTransport) -> None:
-        self.inner = inner
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.host not in ("127.0.0.1", "localhost"):
-            raise AssertionError(f"the test client tried to leave the machine: {request.url}")
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        if host not in ("127.0.0.1", "::1"):
+            raise AssertionError(f"the test client tried to leave the machine: {host}:{port}")
+        return super().connect_tcp(host, port, timeout=timeout, local_address=local_address,
+                                   socket_options=socket_options)
 
 
 BASE_HTTP = HttpSettings(user_agent=UA, connect_timeout_seconds=1.0, read_timeout_seconds=1.0,
@@ -174,8 +171,8 @@ def make_http(sleeps):
     made: list[Http] = []
 
     def make(*, harvest: HarvestSettings = BASE_HARVEST, resolve=None, sleep=None, **http_overrides) -> Http:
-        client = build_client(replace(BASE_HTTP, **http_overrides), harvest, resolve=resolve, sleep=sleep or sleeps)
-        client.client._transport = LoopbackOnly(client.client._transport)  # keeps the real guard inside
+        client = build_client(replace(BASE_HTTP, **http_overrides), harvest, resolve=resolve, sleep=sleep or sleeps,
+                              network_backend=LoopbackOnly())
         made.append(client)
         return client
 
@@ -519,6 +516,49 @@ def test_a_dropped_connection_is_retried(server, make_http):
     response = make_http(retries=1).get(server.base + "/flaky", robots=False)
     assert response.body == b"back"
     assert server.paths() == ["/flaky", "/flaky"]
+
+
+def test_a_retry_after_date_in_the_past_retries_at_once(server, make_http, sleeps):
+    when = email.utils.format_datetime(datetime.now(timezone.utc) - timedelta(hours=1), usegmt=True)
+    server.routes["/page"] = sequence((503, {"Retry-After": when}, b""), (200, {}, b"fine"))
+    assert make_http(retries=1).get(server.base + "/page", robots=False).status == 200
+    assert sleeps.calls == [0.0]
+
+
+def test_what_cannot_change_is_never_retried(server, make_http, sleeps):
+    """Only timeouts, failed connections, 5xx and 429 are worth another try."""
+    server.routes["/stacked"] = (200, {"Content-Encoding": "gzip, gzip"}, gzip.compress(gzip.compress(b"x")))
+    http = make_http(retries=3, resolve=fake_resolver({}))
+    with pytest.raises(FetchError, match="stacked"):
+        http.get(server.base + "/stacked", robots=False)
+    with pytest.raises(FetchError, match="could not resolve"):
+        http.get("http://nowhere.example/", robots=False)
+    assert server.paths() == ["/stacked"] and sleeps.calls == []
+
+
+def test_a_timeout_is_retried(server, make_http, sleeps):
+    server.routes["/slow"] = sequence(lambda handler: time.sleep(0.6), (200, {}, b"quick now"))
+    response = make_http(retries=1, read_timeout_seconds=0.3).get(server.base + "/slow", robots=False)
+    assert response.body == b"quick now" and server.paths() == ["/slow", "/slow"]
+
+
+def test_a_transport_passed_in_keeps_the_address_policy(sleeps):
+    """The documented test seam (a transport, as respx gives) cannot drop the guard."""
+    sent = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(str(request.url))
+        return httpx.Response(200, stream=httpx.ByteStream(b"ok"))
+
+    http = build_client(replace(BASE_HTTP, allow_networks=()), BASE_HARVEST, transport=httpx.MockTransport(handler),
+                        resolve=fake_resolver({"public.example": ["93.184.216.34"], "inside.example": ["10.1.2.3"]}),
+                        sleep=sleeps)
+    with pytest.raises(BlockedURLError, match="10.1.2.3"):
+        http.get("http://inside.example/", robots=False)
+    with pytest.raises(BlockedURLError):
+        http.client.get("http://169.254.169.254/latest/")  # even bypassing Http.get, the transport refuses
+    assert http.get("http://public.example/", robots=False).body == b"ok"
+    assert sent == ["http://public.example/"]
 
 
 # -- 6. robots.txt ----------------------------------------------------------------------------------

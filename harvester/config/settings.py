@@ -224,7 +224,7 @@ def _check_environment(env: Mapping[str, str]) -> None:
     known = set(known_variables())
     for var in sorted(env):
         if var.startswith("CCQM_") and var not in known:
-            close = difflib.get_close_matches(var, known, n=1)
+            close = [DB_ENV] if var == "CCQM_PATHS_DB" else difflib.get_close_matches(var, known, n=1)
             hint = f" (did you mean {close[0]}?)" if close else f" (known: {', '.join(sorted(known))})"
             raise ConfigError(f"unknown variable{hint}", file=f"environment {var}")
 
