@@ -7,9 +7,6 @@ import subprocess
 
 import pytest
 
-from harvester.app.assess import score
-from harvester.app.dossiers import write_dossiers
-from harvester.app.harvest import harvest
 from tests.test_reports import write_hostile_dossier
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -42,11 +39,8 @@ def test_no_harvested_payload_executes_in_chromium(tmp_path):
     assert dom.count("<svg") == 1  # only our own timeline
 
 
-def test_demo_dossier_renders_at_desktop_and_phone_widths(tmp_path, demo_settings):
-    harvest(demo_settings, demo_settings.organisations)
-    score(demo_settings, demo_settings.organisations)
-    index = write_dossiers(demo_settings, demo_settings.organisations)
-    dossier = index.parent / "greenfield-primary.html"
+def test_demo_dossier_renders_at_desktop_and_phone_widths(tmp_path, harvested):
+    dossier = harvested.result.index.parent / "greenfield-primary.html"
     for name, size in (("desktop", "1280,2000"), ("phone", "390,2000")):
         shot = tmp_path / f"{name}.png"
         result = chromium(tmp_path, f"--window-size={size}", f"--screenshot={shot}", dossier.as_uri())

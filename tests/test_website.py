@@ -496,3 +496,46 @@ def test_a_trailing_slash_redirect_makes_one_item(site, crawl, home_links):
     assert [(i.url, i.native_id) for i in about] == [(site.url("/about/"), site.url("/about/"))]
     assert sorted(i.url for i in items(events)) == sorted({i.url for i in items(events)})  # no duplicates
     assert cursor_of(events)["aliases"] == {site.url("/about"): site.url("/about/")}
+
+
+# -- once defects, now fixed ----------------------------------------------------------------------------------
+
+def test_a_page_that_moved_again_is_followed_from_the_link_not_reported_gone(site, crawl):
+    # Run 1: /old -> /new. Then the site is reorganised: /new is deleted and /old now redirects to
+    # /newest. The link on the home page still leads to live evidence.
+    site.routes["/"] = page("Home", ("/old", "Our equality report"))
+    site.routes["/old"] = (301, {"Location": "/new"}, b"")
+    site.routes["/new"] = page("Equality report", text="Our equality report for this year.")
+    first = crawl(site)
+    assert cursor_of(first)["aliases"] == {site.url("/old"): site.url("/new")}
+
+    del site.routes["/new"]
+    site.routes["/old"] = (301, {"Location": "/newest"}, b"")
+    site.routes["/newest"] = page("Equality report", text="Our equality report for this year, moved again.")
+    site.clear()
+    second = crawl(site, cursor=cursor_of(first))
+
+    assert site.url("/newest") in {i.url for i in items(second)}, (site.page_paths(), second)
+
+
+def _anchor_site(site: Site, *, with_sitemap: bool) -> None:
+    # Ten pages with meaningless URLs; only the home page's link words say which one is evidence.
+    plain = [f"/p{i}" for i in range(10)]
+    links = [(p, "Lunch") for p in plain if p != "/p7"] + [("/p7", "Our equality objectives and CCQM pledge")]
+    site.routes["/"] = page("Home", *links)
+    for p in plain:
+        site.routes[p] = page(f"Page {p}")
+    if with_sitemap:
+        site.routes["/sitemap.xml"] = urlset(*(site.url(p) for p in plain))
+
+
+def test_link_words_decide_priority_for_a_site_without_a_sitemap(site, crawl):
+    _anchor_site(site, with_sitemap=False)
+    crawl(site, pages=2)
+    assert site.page_paths() == ["/", "/p7"]
+
+
+def test_link_words_still_decide_priority_when_the_sitemap_lists_the_same_pages(site, crawl):
+    _anchor_site(site, with_sitemap=True)
+    crawl(site, pages=2)
+    assert site.page_paths() == ["/", "/p7"]

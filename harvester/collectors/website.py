@@ -125,21 +125,24 @@ def collect(req: CollectRequest) -> Iterator[Event]:
     new_links: dict[str, list[str]] = {}
     counter = itertools.count()
     frontier: list[tuple[float, int, int, str]] = []
-    queued: set[str] = set()
+    queued: dict[str, float] = {}  # URL -> the best priority it was queued with
 
     def push(url: str | None, anchor: str, depth: int) -> None:
-        if not url or url in queued or depth > limits.max_depth:
+        """Queue a URL, or queue it again when a link's words make it more likely evidence than the
+        sitemap (which has no words) said; the lower entry is skipped when it comes up."""
+        if not url or depth > limits.max_depth or not in_scope(url, start) or not worth_fetching(url):
             return
-        if not in_scope(url, start) or not worth_fetching(url):
+        rank = priority(url, anchor, depth)
+        if url in queued and queued[url] >= rank:
             return
-        queued.add(url)
-        heapq.heappush(frontier, (-priority(url, anchor, depth), depth, next(counter), url))
+        queued[url] = rank
+        heapq.heappush(frontier, (-rank, depth, next(counter), url))
 
     http.robots.parser(start)
     if http.robots.error(start):  # the whole source fails; its stored evidence stays as it was
         raise FetchError(f"robots.txt could not be read ({http.robots.error(start)}); site not crawled",
                          url=start)
-    queued.add(start)
+    queued[start] = float("inf")
     heapq.heappush(frontier, (-float("inf"), 0, next(counter), start))  # the home page first
     for entry in _sitemap_urls(req, start):
         if isinstance(entry, Problem):
@@ -186,6 +189,8 @@ def collect(req: CollectRequest) -> Iterator[Event]:
             new_links[final] = links_memory.get(final, [])
         elif response.status in (404, 410):
             yield Gone("website", final, response.status)
+            if asked != url and aliases.pop(asked, None):  # where the link led is gone: follow the link afresh
+                heapq.heappush(frontier, (-float("inf"), depth, next(counter), asked))
             continue
         else:
             try:
