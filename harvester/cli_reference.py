@@ -19,13 +19,16 @@ START, END = "<!-- cli-reference:start -->", "<!-- cli-reference:end -->"
 def reference() -> str:
     """Each command's `--help`, as the terminal shows it at 100 columns."""
     parts = []
-    names = [None] + sorted(main.commands)
-    for name in names:
-        command = main if name is None else main.commands[name]
-        path = "ccqm" if name is None else f"ccqm {name}"
-        with click.Context(command, info_name=path, terminal_width=100, max_content_width=100) as ctx:
-            text = command.get_help(ctx)
-        parts.append(f"### `{path}`\n\n```text\n{text}\n```\n")
+    settings = {**main.context_settings, "terminal_width": 100, "max_content_width": 100}
+    with click.Context(main, info_name="ccqm", **settings) as top:
+        for name in [None] + sorted(main.commands):
+            if name is None:
+                path, text = "ccqm", main.get_help(top)
+            else:
+                path = f"ccqm {name}"
+                with click.Context(main.commands[name], info_name=name, parent=top) as ctx:
+                    text = main.commands[name].get_help(ctx)
+            parts.append(f"### `{path}`\n\n```text\n{text}\n```\n")
     return "\n".join(parts)
 
 

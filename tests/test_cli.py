@@ -25,7 +25,8 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
-def test_a_failing_source_is_named_exit_1_and_the_others_are_kept(demo_config, tmp_path):
+def test_a_failing_source_is_named_exit_1_and_the_others_are_kept(harvested_copy):
+    demo_config, db = harvested_copy.config_dir, harvested_copy.db_path
     registry = demo_config / "organisations.toml"
     registry.write_text(registry.read_text(encoding="utf-8") + f"""
 [[organisation]]
@@ -36,8 +37,7 @@ registered = 2026-06-01
 step = 2
 website = "http://127.0.0.1:{closed_port()}/"
 """, encoding="utf-8")
-    db = tmp_path / "ccqm.duckdb"
-    result = cli(demo_config, db, "crawl")
+    result = cli(demo_config, db, "crawl", "offline-mosque", "riverside-larder")
     assert result.returncode == 1, result.stderr
     assert "failed: offline-mosque/website/" in result.stdout
     assert "offline-mosque/website/" in result.stderr.splitlines()[-1]

@@ -241,10 +241,6 @@ def test_a_path_that_is_not_a_duckdb_database_is_one_clear_usage_error(tmp_path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["given.db"]  # no WAL or new file beside it
 
 
-@pytest.mark.xfail(reason="check_usable skips zero-byte files (st_size > 0 guard, harvester/store/db.py:53), "
-                          "so DuckDB's own 'IO Error: ... not a valid DuckDB database file!' reaches the user "
-                          "as a plain StoreError (exit 1) instead of a new database or a StoreUnusableError",
-                   strict=True)
 def test_an_empty_file_is_either_a_new_database_or_one_clear_usage_error(tmp_path):
     path = tmp_path / "touched.duckdb"
     path.write_bytes(b"")

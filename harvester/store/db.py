@@ -50,7 +50,10 @@ def check_usable(path: Path) -> None:
     """A clear refusal for a path that is not a DuckDB database (a folder, SQLite, any other file)."""
     if path.is_dir():
         raise StoreUnusableError("is a folder, not a database file (give --db a file path)", path=str(path))
-    if path.exists() and path.stat().st_size > 0:
+    if path.exists() and path.stat().st_size == 0:
+        raise StoreUnusableError("is an empty file, not a DuckDB database; delete it or give --db a new path",
+                                 path=str(path))
+    if path.exists():
         with path.open("rb") as fh:
             head = fh.read(16)
         if head[8:12] != b"DUCK":
