@@ -187,7 +187,7 @@ def classify(ctx: click.Context, file) -> None:
     settings = _settings(ctx, registry=False)
     bad = 0
     with _errors():
-        for out in classify_stream(file, settings.rubric, source=getattr(file, "name", "-")):
+        for out in classify_stream(file, settings.rubric, settings.model, source=getattr(file, "name", "-")):
             if isinstance(out, CcqmError):
                 bad += 1
                 _say(out)
@@ -235,6 +235,26 @@ def orgs(ctx: click.Context, as_json: bool) -> None:
         levels = " ".join(f"{k}={v}" for k, v in r["levels"].items()) or "not scored"
         harvested = r["last_harvest"].strftime("%Y-%m-%d %H:%M UTC") if r["last_harvest"] else "never"
         click.echo(f"{r['id']:<28} {r['kind']:<9} harvested {harvested:<20} {r['award'] or 'no award':<9} {levels}")
+
+
+@main.command()
+@click.option("--data", default="fixtures/labelled", show_default=True, type=click.Path(file_okay=False),
+              help="The development set (a folder with raw/*.jsonl).")
+@click.option("--out", default=None, type=click.Path(dir_okay=False),
+              help="Where to write the artefact [default: the packaged classifier, replaced].")
+def train(data: str, out: str | None) -> None:
+    """Fit the classifier on the development set; print its grouped cross-validation report.
+
+    Needs the `train` extra (scikit-learn). Deterministic: the same set gives the same artefact."""
+    from harvester.app.train import train as train_model
+    from harvester.config.classifier import packaged_classifier_path
+
+    target = Path(out) if out else packaged_classifier_path()
+    with _errors():
+        report, digest = train_model(Path(data), target, progress=lambda m: click.echo(m, err=True))
+    for line in report.lines():
+        click.echo(line)
+    click.echo(f"wrote {target} (sha256 {digest})")
 
 
 @main.command("config")

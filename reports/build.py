@@ -78,7 +78,8 @@ def evidence_view(item: StoredEvidence, cls: Classification | None, threshold: f
                 spans += list(hit.spans)
     return EvidenceView(
         item_id=ev.id, title=ev.title, platform=ev.platform, kind=item.kind, url=safe_href(ev.url),
-        date=_date(ev.when), snippet=highlight(ev.body, spans), labels=tuple(cls.labels(threshold)) if cls else (),
+        date=_date(ev.when) if ev.when else f"date unknown (found {_date(ev.first_seen)})", undated=ev.when is None,
+        snippet=highlight(ev.body, spans), labels=tuple(cls.labels(threshold)) if cls else (),
         snapshot_hash=item.snapshot_hash, snapshot_at=_stamp(item.snapshot_at), gone=item.gone,
         tags_scheme=ev.tags_scheme)
 
@@ -112,13 +113,14 @@ def dossier_page(org: OrgFacts, score: OrgScore, changes: list[str], items: list
                                    more=max(0, len(crit.cited) - CITES_PER_CARD)))
     steps = tuple(StepView(number=s.number, name=s.name, phase=s.phase, evidence_count=len(s.evidenced_by),
                            claimed=s.number <= org.claimed_step) for s in score.steps)
-    months = Counter(i.evidence.when.strftime("%Y-%m") for i in items
-                     if i.evidence.when and classes.get(i.evidence.id) and classes[i.evidence.id].labels(label_threshold))
+    labelled = [i for i in items if classes.get(i.evidence.id) and classes[i.evidence.id].labels(label_threshold)]
+    months = Counter(i.evidence.when.strftime("%Y-%m") for i in labelled if i.evidence.when)
+    undated = sum(1 for i in labelled if not i.evidence.when)
     return DossierPage(
         org_id=org.id, name=org.name, kind=org.kind, registered=org.registered.strftime("%d %b %Y"),
         claimed_step=org.claimed_step, last_harvest=_stamp(last_harvest), rubric_version=score.rubric_version,
-        generated_at=_stamp(now), award=score.award.level, award_reasons=score.award.reasons,
-        blockers=score.award.blockers, cards=tuple(cards), steps=steps, timeline=build_timeline(dict(months)),
+        generated_at=_stamp(score.scored_at), award=score.award.level, award_reasons=score.award.reasons,
+        blockers=score.award.blockers, cards=tuple(cards), steps=steps, timeline=build_timeline(dict(months), undated),
         sources=tuple(source_view(s) for s in sources), changes=tuple(changes),
         overrides=tuple(OverrideView(item_id=o.item_id, action=o.action, criterion=o.criterion or "", note=o.note,
                                      by=o.by, at=_stamp(o.at)) for o in overrides),

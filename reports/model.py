@@ -25,6 +25,7 @@ class EvidenceView:
     snapshot_at: str | None
     gone: bool = False
     tags_scheme: bool = False
+    undated: bool = False  # the item gives no date of its own: it counts, but not for recency or spread
 
 
 @dataclass(frozen=True)

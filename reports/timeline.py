@@ -16,10 +16,13 @@ def _months(first: str, last: str) -> list[str]:
     return out
 
 
-def build_timeline(per_month: dict[str, int]) -> TimelineView:
-    """Bars of evidence items per month ("YYYY-MM" -> count), every month in the span shown."""
+def build_timeline(per_month: dict[str, int], undated: int = 0) -> TimelineView:
+    """Bars of evidence items per month ("YYYY-MM" -> count), every month in the span shown; items
+    with no date of their own are counted in the description, never placed on a month."""
+    aside = (f" {undated} more item{'s' if undated != 1 else ''} of evidence give no date and are not shown."
+             if undated else "")
     if not per_month:
-        return TimelineView(WIDTH, HEIGHT, (), (), "No dated evidence yet.")
+        return TimelineView(WIDTH, HEIGHT, (), (), "No dated evidence yet." + aside)
     months = _months(min(per_month), max(per_month))
     peak = max(per_month.values())
     slot = (WIDTH - 2 * PAD) / len(months)
@@ -33,5 +36,5 @@ def build_timeline(per_month: dict[str, int]) -> TimelineView:
         axis.append((round(x + slot / 2, 1), month[2:]))
     busiest = max(per_month, key=per_month.get)
     description = (f"Evidence items per month from {months[0]} to {months[-1]}: {sum(per_month.values())} in all, "
-                   f"most in {busiest} ({per_month[busiest]}).")
+                   f"most in {busiest} ({per_month[busiest]}).{aside}")
     return TimelineView(WIDTH, HEIGHT, tuple(bars), tuple(axis), description)

@@ -1,54 +1,48 @@
-"""Classify one text against the rubric: a score per criterion, with the signals that fired.
+"""Classify one text: a score per criterion from the learned model, the passage that carried it,
+the CCQM steps and guiding areas it speaks to.
 
-An item's score for a criterion is the noisy-OR of the weights of its distinct signals
-(1 - prod(1 - w)), so two independent hints count more than one, and no pile of weak hints
-reaches certainty. A text that never touches the scheme's topic (cohesion, equality, inclusion,
-CCQM, ...) keeps only `off_topic_factor` of each score: a bakery's customer survey is not
-evidence of quiz outcomes about cultural cohesion.
+The label decision is the model's (`scoring.learned`): it measured best on real text. The rubric
+keeps what the model does not decide: the topic test, the steps and the guiding areas, and the
+threshold at which a score is a label. A step is evidenced by a text labelled with one of the
+step's criteria (self-evaluation by self-reflection or asking people, publishing by goals, and so
+on) or matching one of its patterns (a pledge, a sign-up), and only when the text is on the
+scheme's topic.
 """
 
 from __future__ import annotations
 
+from scoring.learned import TextModel, judge
 from scoring.model import Classification, CriterionResult, Evidence, SignalHit
-from scoring.rubric import Rubric, Signal
+from scoring.rubric import Rubric, any_of
+
+QUOTE_CHARS = 300
 
 
-def _hit(signal: Signal, text: str) -> SignalHit | None:
-    spans: list[tuple[int, int]] = []
-    for pattern in signal.patterns:
-        spans += [m.span() for m in pattern.finditer(text) if m.end() > m.start()]
-    if not spans:
-        return None
-    spans.sort()
-    first = spans[0]
-    return SignalHit(name=signal.name, weight=signal.weight, explain=signal.explain,
-                     spans=tuple(spans[:20]), quote=text[first[0]:first[1]])
+def scorer_key(rubric: Rubric, model: TextModel) -> str:
+    """What a classification depends on besides the text: the rubric's and the model's versions."""
+    return f"{rubric.version}+{model.key}"
 
 
-def _noisy_or(weights: list[float]) -> float:
-    miss = 1.0
-    for w in weights:
-        miss *= 1.0 - w
-    return 1.0 - miss
-
-
-def classify_text(text: str, rubric: Rubric) -> Classification:
+def classify_text(text: str, rubric: Rubric, model: TextModel) -> Classification:
     """Score `text` on every criterion; spans index into `text`."""
-    on_topic = any(p.search(text) for p in rubric.topic)
+    on_topic = any_of(rubric.topic).search(text) is not None
     factor = 1.0 if on_topic else rubric.off_topic_factor
     criteria: dict[str, CriterionResult] = {}
-    for rule in rubric.criteria:
-        hits = [h for h in (_hit(s, text) for s in rule.signals) if h]
-        if rule.requires and not any(h.name in rule.requires for h in hits):
-            hits = []
-        score = round(_noisy_or([h.weight for h in hits]) * factor, 4)
-        criteria[rule.name] = CriterionResult(score=score, signals=tuple(hits))
-    steps = tuple(int(t.key) for t in rubric.steps if on_topic and any(p.search(text) for p in t.patterns))
-    areas = tuple(t.key for t in rubric.areas if on_topic and any(p.search(text) for p in t.patterns))
+    for name, verdict in judge(text, model).items():
+        score = round(verdict.score * factor, 4)
+        start, end = verdict.span
+        words = ", ".join(verdict.terms) or "no single term"
+        hit = SignalHit(name="passage", weight=score, explain=f"weighed most: {words}", spans=(verdict.span,),
+                        quote=text[start:end][:QUOTE_CHARS], terms=verdict.terms)
+        criteria[name] = CriterionResult(score=score, signals=(hit,))
+    labels = {name for name, res in criteria.items() if res.score >= rubric.label_threshold}
+    steps = tuple(int(t.key) for t in rubric.steps
+                  if on_topic and (labels & set(t.criteria) or t.matcher.search(text)))
+    areas = tuple(t.key for t in rubric.areas if on_topic and t.matcher.search(text))
     return Classification(criteria=criteria, steps=steps, areas=areas, on_topic=on_topic,
-                          rubric_version=rubric.version)
+                          rubric_version=scorer_key(rubric, model))
 
 
-def classify_evidence(item: Evidence, rubric: Rubric) -> Classification:
+def classify_evidence(item: Evidence, rubric: Rubric, model: TextModel) -> Classification:
     """Classify an item's title and text together (see `Evidence.body`)."""
-    return classify_text(item.body, rubric)
+    return classify_text(item.body, rubric, model)

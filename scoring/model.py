@@ -27,7 +27,10 @@ class Evidence:
 
     @property
     def when(self) -> dt.datetime | None:
-        return self.published or self.first_seen
+        """The date the item itself gives, or None: when ccqm first saw it (`first_seen`) is never
+        passed off as when it was published. Undated evidence counts for its criterion, not for
+        recency or spread over months."""
+        return self.published
 
     @property
     def body(self) -> str:
@@ -43,7 +46,8 @@ class SignalHit:
     weight: float
     explain: str
     spans: tuple[tuple[int, int], ...]
-    quote: str  # the first matched text
+    quote: str  # the passage (or the first matched text)
+    terms: tuple[str, ...] = ()  # the words that weighed most
 
 
 @dataclass(frozen=True)
@@ -134,11 +138,21 @@ def _time(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
 
 
+def classification_to_dict(c: Classification) -> dict:
+    """The same dict as `dataclasses.asdict`, built directly (it is written once per item)."""
+    return {"criteria": {name: {"score": r.score, "signals": [
+                {"name": h.name, "weight": h.weight, "explain": h.explain, "spans": [list(s) for s in h.spans],
+                 "quote": h.quote, "terms": list(h.terms)} for h in r.signals]}
+                         for name, r in c.criteria.items()},
+            "steps": list(c.steps), "areas": list(c.areas), "on_topic": c.on_topic, "rubric_version": c.rubric_version}
+
+
 def classification_from_dict(data: dict) -> Classification:
     """Rebuild a Classification from `dataclasses.asdict` output (as stored as JSON)."""
     criteria = {name: CriterionResult(score=c["score"], signals=tuple(
         SignalHit(name=s["name"], weight=s["weight"], explain=s["explain"],
-                  spans=tuple(tuple(span) for span in s["spans"]), quote=s["quote"]) for s in c["signals"]))
+                  spans=tuple(tuple(span) for span in s["spans"]), quote=s["quote"], terms=tuple(s["terms"]))
+        for s in c["signals"]))
         for name, c in data["criteria"].items()}
     return Classification(criteria=criteria, steps=tuple(data["steps"]), areas=tuple(data["areas"]),
                           on_topic=data["on_topic"], rubric_version=data["rubric_version"])

@@ -1,7 +1,7 @@
 """The rubric as data: `config/rubric.toml` parsed into compiled, validated, frozen objects.
 
 Validators edit the TOML, never code. Every mistake raises `RubricError` with the dotted path of
-the field (`criteria.goals_set.signals[2].patterns[0]`), which the application turns into a
+the field (`steps.4.patterns[0]`), which the application turns into a
 one-line error naming the file.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from scoring.model import AWARDS, CRITERIA, LEVELS
@@ -21,20 +22,10 @@ class RubricError(ValueError):
 
 
 @dataclass(frozen=True)
-class Signal:
-    name: str
-    weight: float
-    explain: str
-    patterns: tuple[re.Pattern[str], ...]
-
-
-@dataclass(frozen=True)
 class CriterionRule:
     name: str
     label: str
     question: str
-    signals: tuple[Signal, ...]
-    requires: tuple[str, ...] = ()  # the score is 0 unless one of these signals fires
 
 
 @dataclass(frozen=True)
@@ -45,6 +36,11 @@ class Tag:
     name: str
     phase: str
     patterns: tuple[re.Pattern[str], ...]
+    criteria: tuple[str, ...] = ()  # a text labelled with one of these evidences the tag too
+
+    @property
+    def matcher(self) -> re.Pattern[str]:
+        return any_of(self.patterns)
 
 
 @dataclass(frozen=True)
@@ -92,6 +88,12 @@ class Rubric:
         return level
 
 
+@lru_cache(maxsize=256)
+def any_of(patterns: tuple[re.Pattern[str], ...]) -> re.Pattern[str]:
+    """One expression matching where any of `patterns` does: one pass over a text, not one each."""
+    return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), re.IGNORECASE)
+
+
 def _get(table: dict[str, Any], key: str, path: str, kind: type | tuple[type, ...], default: Any = ...):
     if key not in table:
         if default is ...:
@@ -135,8 +137,12 @@ def _tags(table: Any, path: str) -> tuple[Tag, ...]:
         p = f"{path}.{key}."
         if not isinstance(entry, dict):
             raise RubricError(p[:-1], "expected a table")
+        criteria = tuple(_get(entry, "criteria", p, list, []))
+        unknown = [c for c in criteria if c not in CRITERIA]
+        if unknown:
+            raise RubricError(p + "criteria", f"unknown criterion {unknown[0]!r} (known: {', '.join(CRITERIA)})")
         tags.append(Tag(key=key, name=_get(entry, "name", p, str), phase=_get(entry, "phase", p, str, ""),
-                        patterns=_patterns(entry.get("patterns"), p + "patterns")))
+                        patterns=_patterns(entry.get("patterns"), p + "patterns"), criteria=criteria))
     return tuple(tags)
 
 
@@ -153,20 +159,14 @@ def parse_rubric(data: dict[str, Any]) -> Rubric:
     criteria = []
     for name in CRITERIA:
         entry, p = criteria_table[name], f"criteria.{name}."
-        signals_table = _get(entry, "signals", p, list)
-        signals = []
-        for i, sig in enumerate(signals_table):
-            sp = f"{p}signals[{i}]."
-            signals.append(Signal(name=_get(sig, "name", sp, str), weight=_fraction(sig, "weight", sp),
-                                  explain=_get(sig, "explain", sp, str, ""),
-                                  patterns=_patterns(sig.get("patterns"), sp + "patterns")))
-        requires = tuple(_get(entry, "requires", p, list, []))
-        unknown_req = [r for r in requires if r not in {s.name for s in signals}]
-        if unknown_req:
-            raise RubricError(f"{p}requires", f"names no signal of this criterion: {unknown_req[0]!r}")
+        if not isinstance(entry, dict):
+            raise RubricError(p[:-1], "expected a table")
+        extra = sorted(set(entry) - {"label", "question"})
+        if extra:
+            raise RubricError(p + extra[0], "unknown key (a criterion has a label and a question; the classifier "
+                                            "decides the labels)")
         criteria.append(CriterionRule(name=name, label=_get(entry, "label", p, str),
-                                      question=_get(entry, "question", p, str, ""), signals=tuple(signals),
-                                      requires=requires))
+                                      question=_get(entry, "question", p, str, "")))
 
     levels_table = _get(data, "levels", "", dict)
     levels = []

@@ -14,8 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from functools import lru_cache
 from urllib.parse import urlsplit
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from scoring.model import (
     CRITERIA, LEVELS, Award, Citation, Classification, CriterionResult, CriterionScore, Evidence, OrgScore,
@@ -33,16 +34,46 @@ def _link_key(item: Evidence) -> str:
     return item.id
 
 
-def _sentence_key(item: Evidence, result: CriterionResult) -> str:
-    """The strongest signal's words to the end of their sentence, normalised: the same words on a
-    news index, a home page teaser and a cross-post are one piece of evidence, not three."""
-    if not result.signals:
-        return item.id
+SHINGLE = 6  # words: passages sharing runs this long are the same words reposted
+
+
+WORDS = re.compile(r"[\w%]+")
+
+
+def _shingles(item: Evidence, result: CriterionResult) -> frozenset[tuple[str, ...]]:
+    """Runs of words of the passage that carried the criterion (the whole body if none)."""
     body = item.body
-    start, end = max(result.signals, key=lambda h: h.weight).spans[0]
-    rights = [i for i in (body.find(stop, end) for stop in ".!?\n") if i != -1]
-    sentence = body[start: min(rights) if rights else len(body)]
-    return " ".join(re.sub(r"[^\w%]+", " ", sentence.lower()).split())[:200]
+    start, end = ([s for hit in result.signals for s in hit.spans][:1] or [(0, len(body))])[0]
+    return _runs(body, start, end)
+
+
+@lru_cache(maxsize=4096)
+def _runs(body: str, start: int, end: int) -> frozenset[tuple[str, ...]]:
+    """(Criteria often share a passage: each is read once.)"""
+    words = WORDS.findall(body[start:end].lower())
+    if len(words) < SHINGLE:
+        return frozenset({tuple(words)}) if words else frozenset()
+    return frozenset(zip(*(words[i:] for i in range(SHINGLE))))
+
+
+def _same_words(entries: list[tuple], name: str, classes: dict[str, Classification]) -> list[tuple]:
+    """One entry per piece of evidence: a passage that mostly repeats a stronger one's words (a news
+    index's teaser, a cross-post, a page and its feed entry) is the same evidence, counted once at
+    its best. Each passage is checked against an index of runs already seen: no pairwise step."""
+    owner: dict[tuple[str, ...], int] = {}
+    kept: list[tuple] = []
+    for entry in sorted(entries, key=lambda e: (-e[0], e[1].id)):
+        if entry[3]:  # a validator's include always counts on its own
+            kept.append(entry)
+            continue
+        runs = _shingles(entry[1], classes[entry[1].id].criteria[name])
+        seen = Counter(map(owner.__getitem__, runs & owner.keys()))
+        if runs and seen and seen.most_common(1)[0][1] >= 0.5 * len(runs):
+            continue
+        for r in runs:
+            owner.setdefault(r, len(kept))
+        kept.append(entry)
+    return kept
 
 
 def _best_per_key(entries: list[tuple], key) -> list[tuple]:
@@ -63,19 +94,23 @@ def _recency(item: Evidence, rubric: Rubric, now: dt.datetime) -> float:
     return max(rubric.rollup.recency_floor, decay)
 
 
+def _folder(path: str) -> str:
+    return path if path.endswith("/") else path + "/"
+
+
 def _hubs(items: list[Evidence], min_children: int = 3) -> set[str]:
     """Pages whose URL is the folder of several other items' URLs: a news index or a home page
-    repeats its posts' teasers, so it should not outrank the posts themselves."""
-    paths = [(i.id, urlsplit(i.url)) for i in items if i.url]
-    hubs = set()
-    for item_id, parts in paths:
-        folder = parts.path if parts.path.endswith("/") else parts.path + "/"
-        children = sum(1 for other_id, o in paths
-                       if other_id != item_id and o.netloc == parts.netloc and o.path.startswith(folder)
-                       and o.path.rstrip("/") != parts.path.rstrip("/"))
-        if children >= min_children:
-            hubs.add(item_id)
-    return hubs
+    repeats its posts' teasers, so it should not outrank the posts themselves. Each item adds one
+    to every folder above it, so the cost grows with the items, not with their pairs."""
+    below: dict[tuple[str, str], int] = defaultdict(int)
+    parsed = [(i.id, urlsplit(i.url)) for i in items if i.url]
+    for _, parts in parsed:
+        own = _folder(parts.path)
+        cut = own.rstrip("/").rfind("/")
+        while cut >= 0:  # every proper ancestor folder: /news/2026/x/ -> /news/2026/, /news/, /
+            below[(parts.netloc, own[:cut + 1])] += 1
+            cut = own[:cut].rfind("/")
+    return {item_id for item_id, parts in parsed if below.get((parts.netloc, _folder(parts.path)), 0) >= min_children}
 
 
 def _overrides_by_item(overrides: list[Override]) -> dict[str, list[Override]]:
@@ -116,7 +151,7 @@ def _score_criterion(name: str, items: list[Evidence], classes: dict[str, Classi
         counted.append((score * _recency(item, rubric, now) * factor, item, signals, forced))
 
     distinct = _best_per_key(counted, lambda e: _link_key(e[1]))
-    distinct = _best_per_key(distinct, lambda e: e[1].id if e[3] else _sentence_key(e[1], classes[e[1].id].criteria[name]))
+    distinct = _same_words(distinct, name, classes)
     ranked = sorted(distinct, key=lambda t: (-t[0], t[1].id))
     total, cited = 0.0, []
     for rank, (weighted, item, signals, forced) in enumerate(ranked):
@@ -203,8 +238,9 @@ def _award(criteria: tuple[CriterionScore, ...], steps: tuple[StepStatus, ...], 
 
 
 def score_organisation(org_id: str, items: list[Evidence], classes: dict[str, Classification],
-                       overrides: list[Override], rubric: Rubric, now: dt.datetime) -> OrgScore:
-    """Roll an organisation's items up into five criterion scores, the steps and an award."""
+                       overrides: list[Override], rubric: Rubric, now: dt.datetime, scorer: str | None = None) -> OrgScore:
+    """Roll an organisation's items up into five criterion scores, the steps and an award.
+    `scorer` names the rubric and classifier that made `classes` (the rubric's version if not given)."""
     by_item = _overrides_by_item(overrides)
     hubs = _hubs(items)
     criteria = tuple(_score_criterion(name, items, classes, by_item, rubric, now, hubs) for name in CRITERIA)
@@ -212,5 +248,5 @@ def score_organisation(org_id: str, items: list[Evidence], classes: dict[str, Cl
     counted = {c.item_id for crit in criteria for c in crit.cited}
     months = len({(i.when.year, i.when.month) for i in items if i.id in counted and i.when})
     notes = tuple(o for o in overrides if o.action == "note")
-    return OrgScore(org_id=org_id, rubric_version=rubric.version, scored_at=now, criteria=criteria,
+    return OrgScore(org_id=org_id, rubric_version=scorer or rubric.version, scored_at=now, criteria=criteria,
                     steps=steps, award=_award(criteria, steps, months, rubric), notes=notes)

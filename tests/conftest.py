@@ -79,3 +79,11 @@ def write_config(folder: Path, *, organisations: str, settings: str = "", rubric
         rubric if rubric is not None else (PROJECT / "config" / "rubric.toml").read_text(encoding="utf-8"),
         encoding="utf-8")
     return folder
+
+
+@pytest.fixture(scope="session")
+def model():
+    """The shipped classifier, as the application loads it."""
+    from harvester.config.classifier import load_classifier, packaged_classifier_path
+
+    return load_classifier(packaged_classifier_path())

@@ -62,7 +62,14 @@ def test_classify_keeps_ids_and_order(demo_config):
     assert [o["id"] for o in out] == ["b", 7, "a"]
     assert "quiz_outcomes" in out[0]["labels"] and out[1]["labels"] == [] and "goals_set" in out[2]["labels"]
     assert set(out[0]["criteria"]) == {"self_reflection", "quiz_outcomes", "goals_set", "actions_taken", "progress_shared"}
-    assert out[0]["criteria"]["quiz_outcomes"]["signals"][0]["name"]
+    for line, o in zip(lines, out):
+        assert o["model"].startswith("2026.")  # the rubric and classifier versions that decided
+        for name, criterion in o["criteria"].items():
+            signal = criterion["signals"][0]  # the explanation: the passage and what weighed most
+            (start, end), = signal["spans"]
+            assert 0 <= start < end <= len(line["text"]) and line["text"][start:end].startswith(signal["text"][:40])
+            assert isinstance(signal["terms"], list)
+    assert out[2]["criteria"]["goals_set"]["signals"][0]["terms"]
 
 
 def test_classify_names_each_bad_line_and_still_classifies_the_others(demo_config):

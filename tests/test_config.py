@@ -69,17 +69,63 @@ def test_crawl_with_a_config_mistake_exits_2_with_one_line(tmp_path, organisatio
 
 def test_a_rubric_mistake_names_the_field(tmp_path):
     rubric = (PROJECT / "config" / "rubric.toml").read_text(encoding="utf-8")
-    broken = rubric.replace("weight = 0.45", "weight = 4.5", 1)
+    db = str(tmp_path / "db.duckdb")
+    broken = rubric.replace("bronze = 0.25", "bronze = 4.5", 1)
     config = write_config(tmp_path / "config", organisations=GOOD_ORG, rubric=broken)
-    result = run_ccqm("--config", str(config), "score")
+    result = run_ccqm("--config", str(config), "--db", db, "score")
     assert result.returncode == 2
-    assert "rubric.toml" in result.stderr and "criteria.self_reflection.signals[0].weight" in result.stderr
+    assert "rubric.toml" in result.stderr and "levels.bronze" in result.stderr
 
-    bad_regex = rubric.replace(r"'\bwe asked\b'", r"'\bwe asked(\b'", 1)
+    bad_regex = rubric.replace(r"'\bpledge'", r"'\bpledge('", 1)
     write_config(tmp_path / "config", organisations=GOOD_ORG, rubric=bad_regex)
-    result = run_ccqm("--config", str(config), "score")
+    result = run_ccqm("--config", str(config), "--db", db, "score")
     assert result.returncode == 2
-    assert "criteria.quiz_outcomes.signals[0].patterns[1]" in result.stderr
+    assert "steps.1.patterns[0]" in result.stderr
+
+    unknown = rubric.replace('criteria = ["goals_set"]', 'criteria = ["kindness"]', 1)
+    write_config(tmp_path / "config", organisations=GOOD_ORG, rubric=unknown)
+    result = run_ccqm("--config", str(config), "--db", db, "score")
+    assert result.returncode == 2 and "steps.5.criteria" in result.stderr and "kindness" in result.stderr
+
+
+def _artefact():
+    import gzip
+    import json
+
+    from harvester.config.classifier import packaged_classifier_path
+
+    return json.loads(gzip.decompress(packaged_classifier_path().read_bytes()))
+
+
+@pytest.mark.parametrize("damage, field", [
+    (lambda a: a.update(threshold=1.5), "threshold"),
+    (lambda a: a["criteria"]["goals_set"]["weights"].pop(), "criteria.goals_set"),
+    (lambda a: a.update(v=9), "v"),
+    (lambda a: a.update(format="pickle"), "format"),
+])
+def test_a_classifier_with_a_mistake_exits_2_naming_the_field(tmp_path, damage, field):
+    import gzip
+    import json
+
+    config = write_config(tmp_path / "config", organisations=GOOD_ORG)
+    artefact = _artefact()
+    damage(artefact)
+    (config / "classifier.json.gz").write_bytes(gzip.compress(json.dumps(artefact).encode()))
+    result = run_ccqm("--config", str(config), "--db", str(tmp_path / "db.duckdb"), "score")
+    assert result.returncode == 2, result.stderr
+    assert "classifier.json.gz" in result.stderr and f": {field}:" in result.stderr
+
+
+def test_the_packaged_classifier_is_refused_if_it_is_not_the_pinned_one(tmp_path, monkeypatch):
+    from harvester.config import classifier
+
+    fake = tmp_path / "classifier.json.gz"
+    fake.write_bytes(classifier.packaged_classifier_path().read_bytes() + b"tampered")
+    monkeypatch.setattr(classifier, "packaged_classifier_path", lambda: fake)
+    classifier.load_classifier.cache_clear()
+    with pytest.raises(ConfigError, match="pinned"):
+        classifier.load_classifier(fake)
+    classifier.load_classifier.cache_clear()
 
 
 def test_environment_overrides_the_file_and_is_checked(tmp_path):

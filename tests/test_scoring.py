@@ -9,7 +9,10 @@ import pytest
 
 from scoring import Evidence, Override, classify_evidence, classify_text, describe_changes, parse_rubric, score_organisation
 from scoring.rubric import RubricError
+from harvester.config.classifier import load_classifier, packaged_classifier_path
 from tests.conftest import PROJECT
+
+MODEL = load_classifier(packaged_classifier_path())
 
 NOW = dt.datetime(2026, 11, 23, tzinfo=dt.timezone.utc)
 
@@ -19,23 +22,15 @@ def rubric():
     return parse_rubric(tomllib.loads((PROJECT / "config" / "rubric.toml").read_text(encoding="utf-8")))
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("In our cohesion questionnaire 214 pupils took part; 68% said they learn about other cultures often.",
-     "quiz_outcomes"),
-    ("By July 2027 we aim to raise that figure to 80%. Our three equality objectives are set out below.", "goals_set"),
-    ("We have introduced interpreters at parents' evenings; 41 families used them in July.", "actions_taken"),
-    ("When we asked again in October, pupils saying they learn about other cultures rose from 68% to 84%.",
-     "progress_shared"),
-    ("We realised that our library has very few books by authors from the communities our families come from.",
-     "self_reflection"),
-])
-def test_each_criterion_is_recognised(rubric, text, expected):
-    result = classify_text(text, rubric)
-    assert expected in result.labels(rubric.label_threshold)
-    assert result.criteria[expected].signals  # with the signals that fired ...
-    hit = result.criteria[expected].signals[0]
+def test_every_label_cites_the_passage_that_carried_it(rubric):
+    text = ("Welcome to our school. Our equality objectives: by July 2027 we aim to raise attendance at "
+            "cultural events to 80%.\nSchool dinners this week: pasta bake.")
+    result = classify_text(text, rubric, MODEL)
+    assert "goals_set" in result.labels(rubric.label_threshold)
+    hit = result.criteria["goals_set"].signals[0]
     start, end = hit.spans[0]
-    assert text[start:end] == hit.quote  # ... and where
+    assert text[start:end] == hit.quote and "equality objectives" in hit.quote
+    assert hit.terms and "weighed most" in hit.explain
 
 
 @pytest.mark.parametrize("noise", [
@@ -45,12 +40,12 @@ def test_each_criterion_is_recognised(rubric, text, expected):
     "Home | About us | News | Contact | Privacy policy | Accessibility statement",
 ])
 def test_noise_scores_nothing(rubric, noise):
-    assert classify_text(noise, rubric).labels(rubric.label_threshold) == []
+    assert classify_text(noise, rubric, MODEL).labels(rubric.label_threshold) == []
 
 
 def test_a_survey_that_is_not_about_cohesion_counts_for_little(rubric):
-    on = classify_text("Our cultural cohesion survey: 72% of parents said they feel they belong.", rubric)
-    off = classify_text("Our customer survey: 72% of customers said they liked the new sourdough.", rubric)
+    on = classify_text("Our cultural cohesion survey: 72% of parents said they feel they belong.", rubric, MODEL)
+    off = classify_text("Our customer survey: 72% of customers said they liked the new sourdough.", rubric, MODEL)
     assert off.criteria["quiz_outcomes"].score < on.criteria["quiz_outcomes"].score / 2
 
 
@@ -63,7 +58,7 @@ GOALS = "Our equality objectives: by July 2027 we aim to raise attendance at cul
 
 
 def rollup(rubric, items, overrides=()):
-    classes = {i.id: classify_evidence(i, rubric) for i in items}
+    classes = {i.id: classify_evidence(i, rubric, MODEL) for i in items}
     return score_organisation("org", items, classes, list(overrides), rubric, NOW)
 
 
@@ -101,7 +96,7 @@ def test_overrides_win_and_survive_a_rubric_edit(rubric):
 
     data = tomllib.loads((PROJECT / "config" / "rubric.toml").read_text(encoding="utf-8"))
     data["version"] = "edited"
-    data["criteria"]["goals_set"]["signals"][1]["weight"] = 0.9
+    data["rollup"]["month_bonus"] = 0.05
     edited = parse_rubric(data)
     rescored = rollup(edited, items, [exclude, include])
     assert rescored.rubric_version == "edited"

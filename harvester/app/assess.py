@@ -1,18 +1,22 @@
 """Scoring stored evidence: map rows to scoring's dataclasses, classify what is new, roll up, save.
 
-Classifications are cached per (item, text hash, rubric version), so a nightly `ccqm score`
-classifies only new or changed text, and a rubric edit reclassifies everything once.
+Classifications are cached per (item, text hash, scorer key), the key naming the rubric's version
+and the classifier's version and hash, so a nightly `ccqm score` classifies only new or changed
+text, and a new rubric or a retrained model reclassifies everything once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from harvester.items import utcnow
 from harvester.config.registry import Organisation
 from harvester.config.settings import Settings
-from harvester.store.db import Store, open_store
+from harvester.store.db import open_store
 from scoring import Classification, Evidence, OrgScore, classify_evidence, describe_changes, score_organisation
 
 
@@ -32,36 +36,49 @@ def evidence_from_row(row: dict) -> Evidence:
                     content_hash=row["content_hash"])
 
 
-def classify_rows(store: Store, rows: list[dict], settings: Settings, now: dt.datetime) -> tuple[dict[str, Classification], int]:
-    """Classifications for these rows, computing and caching the missing ones."""
-    rubric = settings.rubric
-    classes = store.classifications(rows, rubric.version)
-    fresh = []
-    for row in rows:
-        if row["id"] not in classes:
-            classes[row["id"]] = classify_evidence(evidence_from_row(row), rubric)
-            fresh.append((row["id"], row["content_hash"], classes[row["id"]]))
-    store.save_classifications(fresh, now)
-    return classes, len(fresh)
+PARALLEL_FROM = 400  # fresh items worth starting worker processes for
 
 
-def score_org(store: Store, org: Organisation, settings: Settings, now: dt.datetime) -> ScoreOutcome:
-    rows = store.items_for(org.id)
-    classes, fresh = classify_rows(store, rows, settings, now)
-    evidence = [evidence_from_row(r) for r in rows]
-    before = store.latest_score(org.id)
-    after = score_organisation(org.id, evidence, classes, store.overrides_for(org.id), settings.rubric, now)
-    changes = describe_changes(before, after)
-    store.save_score(after, changes)
-    return ScoreOutcome(org=org, before=before, after=after, changes=changes, classified=fresh)
+def _start_worker(rubric, model) -> None:
+    global _WORKER
+    _WORKER = (rubric, model)
+
+
+def _classify_in_worker(item: Evidence) -> Classification:
+    return classify_evidence(item, *_WORKER)
+
+
+def classify_all(items: list[Evidence], settings: Settings) -> list[Classification]:
+    """Classify items, on every core when there are enough of them to pay for starting workers."""
+    cores = min(os.cpu_count() or 1, 8)
+    if len(items) < PARALLEL_FROM or cores < 2:
+        return [classify_evidence(item, settings.rubric, settings.model) for item in items]
+    with ProcessPoolExecutor(max_workers=cores, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_start_worker, initargs=(settings.rubric, settings.model)) as pool:
+        return list(pool.map(_classify_in_worker, items, chunksize=32))
 
 
 def score(settings: Settings, orgs: tuple[Organisation, ...], now: dt.datetime | None = None) -> list[ScoreOutcome]:
-    """Score each organisation in its own short store session."""
+    """Score the organisations: read what is stored, classify what is new (all of it at once, on
+    every core) with the database closed so that another process can use it meanwhile, then save
+    each organisation's classifications and score."""
     now = now or utcnow()
+    with open_store(settings.db_path) as store:
+        store.sync_organisations(settings.organisations, now)
+        stored = {org.id: store.items_for(org.id) for org in orgs}
+        classes = {org.id: store.classifications(stored[org.id], settings.scorer_key) for org in orgs}
+    missing = [(org.id, row) for org in orgs for row in stored[org.id] if row["id"] not in classes[org.id]]
+    for (org_id, row), c in zip(missing, classify_all([evidence_from_row(row) for _, row in missing], settings)):
+        classes[org_id][row["id"]] = c
     outcomes = []
     for org in orgs:
+        fresh = [(row["id"], row["content_hash"], classes[org.id][row["id"]]) for o, row in missing if o == org.id]
         with open_store(settings.db_path) as store:
-            store.sync_organisations(settings.organisations, now)
-            outcomes.append(score_org(store, org, settings, now))
+            store.save_classifications(fresh, now)
+            before = store.latest_score(org.id)
+            after = score_organisation(org.id, [evidence_from_row(r) for r in stored[org.id]], classes[org.id],
+                                       store.overrides_for(org.id), settings.rubric, now, scorer=settings.scorer_key)
+            changes = describe_changes(before, after)
+            store.save_score(after, changes)
+        outcomes.append(ScoreOutcome(org=org, before=before, after=after, changes=changes, classified=len(fresh)))
     return outcomes

@@ -1,7 +1,9 @@
 """`ccqm classify`: JSONL in, JSONL out, one line per line, in input order.
 
 Input lines are `{"id": ..., "text": ...}`; output lines are
-`{"id", "labels": [...], "criteria": {name: {"score", "signals": [...]}}, "steps", "areas"}`.
+`{"id", "labels": [...], "criteria": {name: {"score", "signals": [...]}}, "steps", "areas", "model"}`;
+each criterion's one signal is the passage that carried it (`text`, `spans`) and the `terms` that
+weighed most there.
 A line that cannot be read (invalid UTF-8, not JSON, nested too deep, the wrong shape) is
 reported as an `InputError` naming its line number, in its place; the lines around it are still
 classified.
@@ -14,19 +16,22 @@ from typing import BinaryIO, Iterator
 
 from harvester.errors import InputError
 from scoring import Rubric, classify_text
+from scoring.learned import TextModel
 
 
-def classify_record(record: dict, rubric: Rubric) -> dict:
-    result = classify_text(record["text"], rubric)
+def classify_record(record: dict, rubric: Rubric, model: TextModel) -> dict:
+    result = classify_text(record["text"], rubric, model)
     return {
         "id": record["id"],
         "labels": result.labels(rubric.label_threshold),
         "criteria": {name: {"score": res.score,
                             "signals": [{"name": h.name, "weight": h.weight, "text": h.quote,
-                                         "spans": [list(s) for s in h.spans]} for h in res.signals]}
+                                         "spans": [list(s) for s in h.spans], "terms": list(h.terms)}
+                                        for h in res.signals]}
                      for name, res in result.criteria.items()},
         "steps": list(result.steps),
         "areas": list(result.areas),
+        "model": result.rubric_version,
     }
 
 
@@ -49,7 +54,8 @@ def read_record(raw: bytes, *, source: str, number: int) -> dict:
     return record
 
 
-def classify_stream(lines: BinaryIO, rubric: Rubric, *, source: str = "-") -> Iterator[str | InputError]:
+def classify_stream(lines: BinaryIO, rubric: Rubric, model: TextModel, *,
+                    source: str = "-") -> Iterator[str | InputError]:
     """Each non-blank input line's output line, or the InputError that stands in its place."""
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
@@ -59,4 +65,4 @@ def classify_stream(lines: BinaryIO, rubric: Rubric, *, source: str = "-") -> It
         except InputError as exc:
             yield exc
             continue
-        yield json.dumps(classify_record(record, rubric), ensure_ascii=False)
+        yield json.dumps(classify_record(record, rubric, model), ensure_ascii=False)

@@ -17,6 +17,7 @@ import os
 import tomllib
 import typing
 from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
@@ -127,6 +128,20 @@ class Settings:
     organisations: tuple[Organisation, ...] = ()
     rubric: Rubric | None = None
     origins: Mapping[str, str] = field(default_factory=dict)  # "http.retries" -> "environment CCQM_HTTP_RETRIES"
+
+    @cached_property
+    def model(self):
+        """The learned classifier (loaded on first use: listing commands never pay for it)."""
+        from harvester.config.classifier import classifier_path, load_classifier
+
+        return load_classifier(classifier_path(self.config_dir))
+
+    @property
+    def scorer_key(self) -> str:
+        """What classifications depend on besides the text: the rubric's and the model's versions."""
+        from scoring.classify import scorer_key
+
+        return scorer_key(self.rubric, self.model)
 
     def organisation(self, org_id: str) -> Organisation:
         for org in self.organisations:

@@ -12,15 +12,26 @@ import json
 from dataclasses import asdict
 from typing import Any, Callable
 
-from scoring.model import Classification, OrgScore, classification_from_dict, org_score_from_dict
+from scoring.model import (
+    Classification, OrgScore, classification_from_dict, classification_to_dict, org_score_from_dict,
+)
 
 # For each kind: the current version and the upgrade from each older version to the next.
-CURRENT = {"classification": 1, "score": 1}
+def _signals_get_terms(data: dict) -> dict:
+    """v2: each signal names the terms that weighed most (none for the rubric's pattern signals)."""
+    for criterion in data["criteria"].values():
+        for signal in criterion["signals"]:
+            signal.setdefault("terms", [])
+    return data
+
+
+CURRENT = {"classification": 2, "score": 1}
 UPGRADES: dict[str, dict[int, Callable[[dict], dict]]] = {
-    "classification": {0: lambda d: d},  # v1 put v0's fields, unchanged, in the envelope
+    "classification": {0: lambda d: d, 1: _signals_get_terms},  # v1 put v0's fields, unchanged, in the envelope
     "score": {0: lambda d: d},
 }
 BUILD: dict[str, Callable[[dict], Any]] = {"classification": classification_from_dict, "score": org_score_from_dict}
+FLATTEN: dict[str, Callable[[Any], dict]] = {"classification": classification_to_dict, "score": asdict}
 
 
 class BlobError(ValueError):
@@ -28,7 +39,8 @@ class BlobError(ValueError):
 
 
 def dump(kind: str, value: Classification | OrgScore) -> str:
-    return json.dumps({"format": kind, "v": CURRENT[kind], "data": asdict(value)}, default=str, ensure_ascii=False)
+    return json.dumps({"format": kind, "v": CURRENT[kind], "data": FLATTEN[kind](value)}, default=str,
+                      ensure_ascii=False)
 
 
 def upgrade(kind: str, blob: dict) -> dict:

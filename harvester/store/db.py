@@ -294,10 +294,17 @@ class Store:
         if not rows:
             return
         with self._tx():
-            self.con.executemany(
-                "INSERT INTO classifications VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [[item_id, content_hash, c.rubric_version, blobs.dump("classification", c), _naive(now)]
-                 for item_id, content_hash, c in rows])
+            self._insert_many("classifications", 5, [
+                (item_id, content_hash, c.rubric_version, blobs.dump("classification", c), _naive(now))
+                for item_id, content_hash, c in rows])
+
+    def _insert_many(self, table: str, width: int, rows: list[tuple], chunk: int = 256) -> None:
+        """Insert rows a few hundred to a statement (DuckDB's executemany pays per row)."""
+        one = "(" + ", ".join("?" * width) + ")"
+        for start in range(0, len(rows), chunk):
+            part = rows[start:start + chunk]
+            self.con.execute(f"INSERT INTO {table} VALUES {', '.join([one] * len(part))} ON CONFLICT DO NOTHING",
+                             [value for row in part for value in row])
 
     def save_score(self, score: OrgScore, changes: list[str]) -> str:
         """Keep a scoring and what changed since the one before it (the dossier shows both)."""

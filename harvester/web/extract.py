@@ -95,10 +95,11 @@ def parse_html(body: bytes, url: str, charset: str | None = None) -> Page:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            # Dates only from the page's own markup: a guessed date would misplace evidence in time.
+            # The date the page gives: its markup, then its URL, then its text (htmldate). None when it
+            # gives none: the harvest date is never passed off as a publication date.
             doc = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_comments=False,
                                               include_tables=True,
-                                              date_extraction_params={"extensive_search": False,
+                                              date_extraction_params={"extensive_search": True,
                                                                       "original_date": True})
         except Exception:  # trafilatura raises assorted errors on hostile markup
             doc = None

@@ -1,0 +1,98 @@
+"""How well the classifier finds the five criteria in real text, by grouped cross-validation on
+the development set (`fixtures/labelled/`), against the ceiling two people labelling alone reach.
+
+Prints precision, recall and F1 per criterion and macro-F1 (folds split by source page), then
+Cohen's kappa and F1 between the first labels and an independent second labelling of 200
+excerpts (`second_pass.jsonl`), then each figure against its floor in `baseline.json` (a floor
+minus its noise margin is what `tests/test_score_eval.py` holds). With `--pin`, raises the floors to
+today's figures minus nothing (never lowers one unless `--allow-lower`). Ends with one line
+`score_eval: MACRO_F1`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from harvester.app.train import cross_validate, load_set, set_digest  # noqa: E402
+from scoring import CRITERIA  # noqa: E402
+
+SET = ROOT / "fixtures" / "labelled"
+BASELINE = SET / "baseline.json"
+
+
+def kappa(a: list[bool], b: list[bool]) -> float:
+    n = len(a)
+    agree = sum(x == y for x, y in zip(a, b)) / n
+    pa, pb = sum(a) / n, sum(b) / n
+    chance = pa * pb + (1 - pa) * (1 - pb)
+    return round((agree - chance) / (1 - chance), 4) if chance < 1 else 1.0
+
+
+def agreement(excerpts) -> dict[str, dict[str, float]]:
+    """Kappa and F1 between the first labels and the independent second pass, per criterion."""
+    from harvester.app.train import prf
+
+    first = {}
+    for path in sorted((SET / "raw").glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                r = json.loads(line)
+                first.setdefault(r["id"], set(r["labels"]))
+    second = [json.loads(line) for line in (SET / "second_pass.jsonl").read_text(encoding="utf-8").splitlines()
+              if line.strip()]
+    out = {}
+    for name in CRITERIA:
+        a = [name in first[s["id"]] for s in second]
+        b = [name in s["labels"] for s in second]
+        out[name] = {"kappa": kappa(a, b), "f1": prf(a, b)["f1"]}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pin", action="store_true", help="raise the floors in baseline.json to today's figures")
+    parser.add_argument("--allow-lower", action="store_true", help="with --pin, also lower floors")
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    excerpts = load_set(SET)
+    report, _ = cross_validate(excerpts, progress=lambda m: print(m, file=sys.stderr))
+    print("\n".join(report.lines()))
+    print(f"({time.perf_counter() - started:.1f} s)")
+
+    agree = agreement(excerpts)
+    print("\nagreement of two independent labellings (200 excerpts): the ceiling any model can reach")
+    print(f"{'criterion':<17} {'kappa':>6} {'f1':>6}")
+    for name, a in agree.items():
+        print(f"{name:<17} {a['kappa']:>6.3f} {a['f1']:>6.3f}")
+    print(f"{'mean':<17} {sum(a['kappa'] for a in agree.values()) / 5:>6.3f} "
+          f"{sum(a['f1'] for a in agree.values()) / 5:>6.3f}")
+
+    baseline = json.loads(BASELINE.read_text(encoding="utf-8")) if BASELINE.exists() else {"floors": {}, "margin": 0.01}
+    figures = {"macro_f1": report.macro_f1, **{n: m["f1"] for n, m in report.per_criterion.items()}}
+    print(f"\nfloors (margin {baseline['margin']}):")
+    for key, value in figures.items():
+        floor = baseline["floors"].get(key)
+        verdict = "—" if floor is None else ("ok" if value >= floor - baseline["margin"] else "BELOW")
+        print(f"{key:<17} {value:.4f}  floor {floor if floor is not None else '—'}  {verdict}")
+    if args.pin:
+        floors = dict(baseline["floors"])
+        for key, value in figures.items():
+            if args.allow_lower or value > floors.get(key, 0.0):
+                floors[key] = value
+        BASELINE.write_text(json.dumps({"margin": baseline.get("margin", 0.01), "set_sha256": set_digest(excerpts),
+                                        "excerpts": len(excerpts), "floors": floors}, indent=2) + "\n",
+                            encoding="utf-8")
+        print(f"pinned {BASELINE}")
+    print(f"score_eval: {report.macro_f1:.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Text to sparse features, the same way at training and at scoring time: pure, no numpy.
+
+Two families, each TF-IDF weighted (sublinear term frequency) and L2-normalised on its own
+(`scoring.learned` for one text, `harvester.app.train` for the training set):
+word unigrams and bigrams (`w:`), and character 3- to 5-grams inside word boundaries (`c:`),
+which carry morphology ("survey", "surveyed", "surveys") and survive odd spellings. Numbers are
+folded to shapes (`0%`, `yyyy`, `0`), so that "64% of parents" and "71% of parents" are one
+pattern and the model learns the shape of a result, not its value.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from functools import lru_cache
+from itertools import chain
+
+WORD = re.compile(r"(?u)\b\w\w+\b|%")
+PERCENT = re.compile(r"\d+(?:[.,]\d+)?\s?(?:%|per ?cent\b)", re.IGNORECASE)
+YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+SPACE = re.compile(r"\s+")
+COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+CHAR_SIZES = (3, 4, 5)
+
+
+def normalise(text: str) -> str:
+    """Lower case, accents stripped, numbers folded to their shape, white space collapsed."""
+    text = text.lower()
+    if not text.isascii():
+        text = COMBINING.sub("", unicodedata.normalize("NFKD", text))
+    text = PERCENT.sub(" pctnum ", text)
+    text = YEAR.sub(" yearnum ", text)
+    text = NUMBER.sub(" num ", text)
+    return SPACE.sub(" ", text).strip()
+
+
+# Cues: the shapes of language each criterion is written in, as one feature each, so that what the
+# set teaches about "64% of parents said" carries to "71% of staff agreed" and to wordings it never
+# saw. Matched on normalised text (numbers already folded).
+CUES = {
+    "~asked": r"\b(surveys?|surveyed|questionnaires?|polls?|quiz(zes)?|consultations?|focus groups?|pupil voice|student voice|we asked|asked (our|all|every|num))\b",
+    "~result": r"\b(pctnum|num (out )?of num|most|majority|half|num in num)\b( of)?( \w+){0,5} (said|say|says|felt|feel|feels|agreed|agree|agrees|reported|report|told|think|thought|rated|responded|would|were|are|felt)\b",
+    "~future": r"\b(will|aims? to|plans? to|intends? to|we want to|commit(ted)? to|by (yearnum|the end of|july|march|september|december)|objectives?|targets?|next steps?)\b",
+    "~did": r"\b(we|pupils|students|staff|children|colleagues|volunteers|the school|the trust) (have |has )?(held|celebrated|launched|introduced|trained|delivered|organised|ran|hosted|created|appointed|set up|took part|visited|welcomed|marked|developed|completed|implemented|established|worked)\b",
+    "~change": r"\b(from pctnum to pctnum|up from|down from|rose|risen|increased|decreased|fell|fallen|compared (with|to)|than last year|since yearnum|narrowed|widened|improved|has met|have met|we met|achieved|previous year|last year|yearnum to yearnum)\b",
+    "~gap": r"\b(we (recognise|acknowledge|realised|realized|found|identified|know|noticed)|gaps?|under-?represent\w*|disproportionat\w*|more to do|not yet|lower than|higher than|less likely|more likely|analysis (shows|showed|of)|we need to)\b",
+}
+_CUES = tuple((f"w:{name}", re.compile(pattern)) for name, pattern in CUES.items())
+
+
+def word_terms(norm: str) -> list[str]:
+    """The word unigrams and bigrams of a normalised text, and its cues, repeats kept."""
+    words = [f"w:{w}" for w in WORD.findall(norm)]
+    cues = [name for name, pattern in _CUES for _ in pattern.finditer(norm)]
+    return words + [f"{a} {b[2:]}" for a, b in zip(words, words[1:])] + cues
+
+
+@lru_cache(maxsize=100_000)
+def char_terms(token: str) -> tuple[str, ...]:
+    """The character n-grams of one white-space-separated token, padded at both ends."""
+    padded = f" {token} "
+    return tuple(f"c:{padded[i:i + n]}" for n in CHAR_SIZES for i in range(len(padded) - n + 1))
+
+
+def terms(text: str) -> Counter:
+    """Every feature name in `text` with its count (before weighting)."""
+    norm = normalise(text)
+    counts = Counter(word_terms(norm))
+    counts.update(chain.from_iterable(map(char_terms, norm.split())))
+    return counts

@@ -1,0 +1,195 @@
+"""The learned classifier: TF-IDF features and one logistic regression per criterion, applied to
+passages of a text so that every label cites the passage that carried it.
+
+Why this model: by grouped cross-validation on the development set (`fixtures/labelled/`, real
+text of UK organisations) it beat the rubric's patterns, static word embeddings and a frozen
+MiniLM encoder, each through the same regression, at a fraction of their cost (the figures are in
+the README and `bench/score_eval.py`). It is data, not code: `ccqm train` writes the artefact,
+the application loads it and passes it in. Nothing here reads a file.
+
+A text is cut into sentences and read in windows of consecutive sentences (about the length of
+the excerpts it learned from), so a long page is judged by its best passage, not diluted by its
+menus and footers. A criterion's score is its best window's probability, rescaled so that the
+model's decision threshold sits at 0.5; the explanation is that window and the terms that
+weighed most in it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from scoring.features import char_terms, normalise, word_terms
+
+SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\s*\n\s*")
+WINDOW_CHARS = 600  # about the length of the passages the model learned from
+MAX_WINDOWS = 400  # a very long text is read in its first 400 windows
+
+
+class ModelError(ValueError):
+    """A model artefact that cannot be used; `field` names what is wrong in it."""
+
+    def __init__(self, field: str, message: str):
+        self.field, self.message = field, message
+        super().__init__(f"{field}: {message}")
+
+
+@dataclass(frozen=True, eq=False)
+class TextModel:
+    version: str  # e.g. "2026.11-1"
+    digest: str  # SHA-256 of the artefact it was loaded from: part of every cache key
+    index: dict[str, int]
+    terms: tuple[str, ...]
+    idf: tuple[float, ...]
+    names: tuple[str, ...]  # the criteria, in the order of the weights' columns
+    weights: np.ndarray  # (terms, criteria)
+    bias: np.ndarray  # (criteria,)
+    threshold: float  # the probability at which a criterion is labelled
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "idf_array", np.asarray(self.idf, dtype=np.float64))
+        object.__setattr__(self, "is_word", np.asarray([t.startswith("w:") for t in self.terms], dtype=bool))
+        object.__setattr__(self, "token_columns", {})  # token -> its known character n-grams' columns
+
+    @property
+    def key(self) -> str:
+        return f"{self.version}:{self.digest[:12]}"
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One criterion's verdict on one text."""
+
+    score: float  # in [0, 1]; 0.5 is the decision threshold
+    span: tuple[int, int]  # the passage that carried it, as offsets into the text
+    terms: tuple[str, ...]  # what weighed most in that passage
+
+
+def model_from_dict(data: dict, digest: str, criteria: tuple[str, ...]) -> TextModel:
+    """Check and build a model from its artefact's parsed JSON."""
+    if not isinstance(data, dict) or data.get("format") != "ccqm-classifier":
+        raise ModelError("format", "not a ccqm classifier artefact")
+    if data.get("v") != 1:
+        raise ModelError("v", f"artefact version {data.get('v')!r} is not one this ccqm reads (1)")
+    vocab, idf = data.get("terms"), data.get("idf")
+    if not isinstance(vocab, list) or not isinstance(idf, list) or len(vocab) != len(idf) or not vocab:
+        raise ModelError("terms", "terms and idf must be lists of the same, non-zero length")
+    threshold = data.get("threshold")
+    if not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
+        raise ModelError("threshold", f"must be between 0 and 1, got {threshold!r}")
+    version = data.get("version")
+    if not isinstance(version, str) or not version:
+        raise ModelError("version", "a version string is required")
+    columns, biases = [], []
+    for name in criteria:
+        entry = (data.get("criteria") or {}).get(name)
+        if not isinstance(entry, dict) or not isinstance(entry.get("weights"), list) \
+                or len(entry["weights"]) != len(vocab) or not isinstance(entry.get("bias"), (int, float)):
+            raise ModelError(f"criteria.{name}", f"needs {len(vocab)} weights and a bias")
+        columns.append(entry["weights"])
+        biases.append(float(entry["bias"]))
+    return TextModel(version=version, digest=digest, index={t: j for j, t in enumerate(vocab)},
+                     terms=tuple(vocab), idf=tuple(float(x) for x in idf), names=tuple(criteria),
+                     weights=np.asarray(columns, dtype=np.float32).T.copy(), bias=np.asarray(biases, dtype=np.float64),
+                     threshold=float(threshold))
+
+
+def sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence or line of `text`."""
+    spans, pos = [], 0
+    for match in SENTENCE_END.finditer(text):
+        if text[pos:match.start()].strip():
+            spans.append((pos, match.start()))
+        pos = match.end()
+    if text[pos:].strip():
+        spans.append((pos, len(text)))
+    return spans
+
+
+def windows(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Runs of consecutive sentences (first, last index) up to about WINDOW_CHARS, overlapping by
+    half: each starts at the sentence in the middle of the one before, so no passage is cut in two
+    unseen."""
+    out, i = [], 0
+    while i < len(spans) and len(out) < MAX_WINDOWS:
+        start, j = spans[i][0], i
+        while j + 1 < len(spans) and spans[j + 1][1] - start <= WINDOW_CHARS:
+            j += 1
+        out.append((i, j))
+        if j == len(spans) - 1:
+            break  # later windows would only be tails of this one
+        i = max(i + 1, (i + j + 1) // 2)
+    return out
+
+
+def _scale(p: float, threshold: float) -> float:
+    """The probability rescaled so that the threshold sits at 0.5."""
+    if p < threshold:
+        return 0.5 * p / threshold
+    return 0.5 + 0.5 * (p - threshold) / (1.0 - threshold)
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z)) if z > -500 else 0.0
+
+
+def _token_columns(token: str, model: TextModel) -> np.ndarray:
+    found = model.token_columns.get(token)
+    if found is None:
+        found = np.asarray([model.index[g] for g in char_terms(token) if g in model.index], dtype=np.int64)
+        if len(model.token_columns) < 200_000:
+            model.token_columns[token] = found
+    return found
+
+
+def _known(text: str, model: TextModel) -> np.ndarray:
+    """A sentence's known features (`features.terms`, as columns), one entry per occurrence."""
+    norm = normalise(text)
+    index = model.index
+    columns = [np.asarray([index[t] for t in word_terms(norm) if t in index], dtype=np.int64)]
+    columns += [_token_columns(token, model) for token in norm.split()]
+    return np.concatenate(columns)
+
+
+def _vector(parts: list[np.ndarray], model: TextModel) -> tuple[np.ndarray, np.ndarray]:
+    """The passage's tf-idf vector, as `features.weigh` computes it, from its sentences' features."""
+    occurrences = np.concatenate(parts)
+    if not len(occurrences):
+        return occurrences, np.zeros(0)
+    idx, counts = np.unique(occurrences, return_counts=True)
+    cnt = counts.astype(np.float64)
+    vals = (1.0 + np.log(cnt)) * model.idf_array[idx]
+    words = model.is_word[idx]
+    for family in (words, ~words):
+        norm = math.sqrt(float(vals[family] @ vals[family])) or 1.0
+        vals[family] /= norm
+    return idx, vals
+
+
+def judge(text: str, model: TextModel) -> dict[str, Judgement]:
+    """Every criterion's score for `text`, with the passage and terms that carried it."""
+    spans = sentences(text) or [(0, len(text))]
+    features = [_known(text[s:e], model) for s, e in spans]
+    best_z = np.full(len(model.names), -np.inf)
+    empty = ((0, len(text)), np.zeros(0, dtype=np.int64), np.zeros(0))
+    best: list[tuple[tuple[int, int], np.ndarray, np.ndarray]] = [empty] * len(model.names)
+    for first, last in windows(spans):
+        idx, vals = _vector(features[first:last + 1], model)
+        z = model.bias + (vals @ model.weights[idx] if len(idx) else 0.0)
+        for c in np.flatnonzero(z > best_z):
+            best_z[c] = z[c]
+            best[c] = ((spans[first][0], spans[last][1]), idx, vals)
+    out = {}
+    for c, name in enumerate(model.names):
+        span, idx, vals = best[c]
+        contribution = vals * model.weights[idx, c]
+        keep = model.is_word[idx] & (contribution > 0)
+        order = np.argsort(-contribution[keep], kind="stable")[:5]
+        words = tuple(model.terms[j][2:] for j in idx[keep][order])
+        out[name] = Judgement(score=round(_scale(_sigmoid(float(best_z[c])), model.threshold), 4), span=span,
+                              terms=words)
+    return out

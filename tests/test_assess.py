@@ -1,0 +1,77 @@
+"""Scoring stored evidence: the cache key names the rubric and the classifier, so a new model
+reclassifies; undated evidence is shown as undated and counts for its criterion only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+
+from lxml import html
+
+from harvester.app.assess import score
+from harvester.app.dossiers import write_dossiers
+from harvester.config.classifier import packaged_classifier_path
+from harvester.config.settings import load_settings
+from harvester.items import Item, Snapshot
+from harvester.store.db import open_store
+from tests.conftest import write_config
+
+NOW = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+ORG = """
+[[organisation]]
+id = "oakfield"
+name = "Oakfield Academy"
+kind = "school"
+registered = 2026-01-01
+step = 5
+website = "https://oakfield.example/"
+"""
+GOALS = ("Our equality objectives for 2025 to 2028: by July 2027 we aim to raise the number of governors from "
+         "Black and minority ethnic backgrounds to reflect our pupils, and to train every member of staff in "
+         "anti-racist practice.")
+
+
+def page(n: int, text: str, published: dt.datetime | None) -> Item:
+    return Item(org_id="oakfield", source_id="oakfield/website/https://oakfield.example/", platform="website",
+                kind="page", native_id=f"https://oakfield.example/p{n}/", url=f"https://oakfield.example/p{n}/",
+                title=f"Page {n}", text=text, published=published,
+                snapshot=Snapshot(url=f"https://oakfield.example/p{n}/", fetched_at=NOW, status=200,
+                                  content_type="text/html", body=text.encode()))
+
+
+def settings_with(tmp_path, items):
+    config = write_config(tmp_path / "config", organisations=ORG)
+    settings = load_settings(config, db=tmp_path / "db.duckdb", out=tmp_path / "out", env={})
+    with open_store(settings.db_path) as store:
+        store.sync_organisations(settings.organisations, NOW)
+        for it in items:
+            store.save_item(it, NOW)
+    return settings
+
+
+def test_a_new_classifier_reclassifies_everything_once(tmp_path):
+    settings = settings_with(tmp_path, [page(1, GOALS, NOW), page(2, "School dinners: pasta bake.", NOW)])
+    assert score(settings, settings.organisations, now=NOW)[0].classified == 2
+    assert score(settings, settings.organisations, now=NOW)[0].classified == 0  # cached
+
+    artefact = json.loads(gzip.decompress(packaged_classifier_path().read_bytes()))
+    artefact["version"] = "retrained"
+    (settings.config_dir / "classifier.json.gz").write_bytes(gzip.compress(json.dumps(artefact).encode()))
+    retrained = load_settings(settings.config_dir, db=settings.db_path, out=settings.dossier_dir, env={})
+    assert retrained.scorer_key != settings.scorer_key and "retrained" in retrained.scorer_key
+    outcome = score(retrained, retrained.organisations, now=NOW)[0]
+    assert outcome.classified == 2
+    assert outcome.after.rubric_version == retrained.scorer_key
+
+
+def test_undated_evidence_is_shown_as_undated_and_not_placed_in_time(tmp_path):
+    settings = settings_with(tmp_path, [page(1, GOALS, None)])
+    outcome = score(settings, settings.organisations, now=NOW)[0]
+    goals = outcome.after.criterion("goals_set")
+    assert goals.cited and "across 0 months" in goals.reasons[0]  # it counts, but for no month
+    index = write_dossiers(settings, settings.organisations, now=NOW)
+    dossier = html.fromstring((index.parent / "oakfield.html").read_text(encoding="utf-8"))
+    marked = dossier.xpath('//span[@class="undated"]/text()')
+    assert marked and all(m.startswith("date unknown (found 01 Nov 2026)") for m in marked)
+    assert "give no date and are not shown" in dossier.text_content()
