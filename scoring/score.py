@@ -16,7 +16,7 @@ import math
 import re
 from functools import lru_cache
 from urllib.parse import urlsplit
-from collections import Counter, defaultdict
+from collections import defaultdict
 
 from scoring.model import (
     CRITERIA, LEVELS, Award, Citation, Classification, CriterionResult, CriterionScore, Evidence, OrgScore,
@@ -57,21 +57,20 @@ def _runs(body: str, start: int, end: int) -> frozenset[tuple[str, ...]]:
 
 
 def _same_words(entries: list[tuple], name: str, classes: dict[str, Classification]) -> list[tuple]:
-    """One entry per piece of evidence: a passage that mostly repeats a stronger one's words (a news
-    index's teaser, a cross-post, a page and its feed entry) is the same evidence, counted once at
-    its best. Each passage is checked against an index of runs already seen: no pairwise step."""
-    owner: dict[tuple[str, ...], int] = {}
+    """One entry per piece of evidence: a passage whose runs of words are mostly ones already
+    counted (a news index's teaser, a cross-post, a page and its feed entry) is the same evidence,
+    counted once at its best. Each passage is checked against the set of runs seen so far: no
+    pairwise step."""
+    seen: set[tuple[str, ...]] = set()
     kept: list[tuple] = []
     for entry in sorted(entries, key=lambda e: (-e[0], e[1].id)):
         if entry[3]:  # a validator's include always counts on its own
             kept.append(entry)
             continue
         runs = _shingles(entry[1], classes[entry[1].id].criteria[name])
-        seen = Counter(map(owner.__getitem__, runs & owner.keys()))
-        if runs and seen and seen.most_common(1)[0][1] >= 0.5 * len(runs):
+        if runs and len(runs & seen) >= 0.5 * len(runs):
             continue
-        for r in runs:
-            owner.setdefault(r, len(kept))
+        seen |= runs
         kept.append(entry)
     return kept
 
