@@ -4,8 +4,6 @@ demo command; edits and deletions kept as evidence; redirects keep a page's iden
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 
 from lxml import html
 
@@ -16,6 +14,7 @@ from harvester.demo.server import serve_world
 from harvester.store.db import open_store
 from scoring import CRITERIA
 from tests.conftest import PROJECT
+from tests.test_config import run_ccqm
 
 
 def test_demo_round_ranks_ready_above_new(harvested):
@@ -64,10 +63,10 @@ def test_index_lists_every_organisation_with_its_dossier(harvested):
         assert len(cards) == 5
 
 
-def test_ccqm_demo_command_prints_the_index_path(tmp_path):
+def test_ccqm_demo_command_prints_the_index_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # any folder: the demo world ships inside the package
     out = tmp_path / "demo"
-    result = subprocess.run([sys.executable, "-m", "harvester", "demo", "--out", str(out)],
-                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    result = run_ccqm("demo", "--out", str(out))
     assert result.returncode == 0, result.stderr
     index = result.stdout.strip().splitlines()[-1]
     assert index == str((out / "dossiers" / "index.html").resolve())
