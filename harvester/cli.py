@@ -18,6 +18,7 @@ import click
 
 from harvester.config.settings import Settings, load_settings
 from harvester.errors import CcqmError
+from harvester.items import visible
 
 
 class Failed(click.ClickException):
@@ -25,7 +26,14 @@ class Failed(click.ClickException):
 
 
 def _say(exc: CcqmError) -> None:
-    click.echo(f"ccqm: {exc.label + ': ' if exc.label else ''}{exc}", err=True)
+    click.echo(visible(f"ccqm: {exc.label + ': ' if exc.label else ''}{exc}"), err=True)
+
+
+class _SafeFormatter(logging.Formatter):
+    """Log lines carry harvested words (a server's reason phrase, a URL): shown, never obeyed."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return visible(super().format(record), keep_newlines=True)
 
 
 @contextmanager
@@ -60,7 +68,7 @@ def _progress(total: int, label: str = "harvesting"):
     def line(outcome):
         counts = ", ".join(f"{n} {k}" for k, n in sorted(outcome.counts.items())) or "nothing new"
         with lock:
-            click.echo(f"{outcome.source.id}: {outcome.status} ({counts})", err=True)
+            click.echo(visible(f"{outcome.source.id}: {outcome.status} ({counts})"), err=True)
     return line
 
 
@@ -70,7 +78,7 @@ def _print_harvest(report) -> None:
                f"{totals['changed']} changed, {totals['unchanged']} unchanged, {totals['gone']} gone")
     for o in sorted(report.outcomes, key=lambda o: o.source.id):
         if o.status in ("failed", "skipped", "partial"):
-            click.echo(f"  {o.status}: {o.source.id}: {o.errors[-1] if o.errors else ''}")
+            click.echo(visible(f"  {o.status}: {o.source.id}: {o.errors[-1] if o.errors else ''}"))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -84,7 +92,9 @@ def _print_harvest(report) -> None:
 @click.pass_context
 def main(ctx: click.Context, config: str, db: str | None, verbose: bool) -> None:
     """Harvest, score and report the evidence of organisations working towards the CCQM."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_SafeFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, handlers=[handler], force=True)
     ctx.obj = {"config": config, "db": db}
 
 
@@ -169,7 +179,7 @@ def rescore(ctx: click.Context, org: str, refresh: bool, out: str | None) -> Non
     outcome = result.scores[0]
     click.echo(f"{org}: {outcome.after.award.level or 'no award yet'}")
     for line in outcome.changes or ["nothing changed"]:
-        click.echo(f"  {line}")
+        click.echo(visible(f"  {line}"))
     click.echo(str((result.index.parent / f"{org}.html").resolve()))
     if result.failed:
         raise Failed(f"{len(result.failed)} source(s) failed")
@@ -214,8 +224,9 @@ def override(ctx: click.Context, org: str, item: str, include: str | None, exclu
     settings = _settings(ctx)
     with _errors():
         saved = add_override(settings, org, item, include=include, exclude=exclude, note=note, by=by)
-    click.echo(f"override {saved.id}: {saved.action} {saved.criterion or 'all criteria'} on {saved.item_id} by {saved.by}"
-               " (run `ccqm rescore` to apply)")
+    for o in saved:
+        click.echo(visible(f"override {o.id}: {o.action} {o.criterion or 'all criteria'} on {o.item_id} by {o.by}"))
+    click.echo("run `ccqm rescore` to apply")
 
 
 @main.command()

@@ -14,8 +14,42 @@ import datetime as dt
 import hashlib
 import re
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 SCHEME_TAG = re.compile(r"(?<![\w@#])[@#]iccqm\b", re.IGNORECASE)
+# Control characters: C0 but tab and newline, DEL, C1. Harvested text keeps none of them (an ESC
+# sequence in a feed title must not reach a terminal, a log or a dossier).
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# What a terminal or a log line must show rather than obey: every control character, and the
+# Unicode marks that reorder or hide text.
+_HIDDEN = "\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff"
+UNSAFE_ON_SCREEN = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_HIDDEN}]")
+UNSAFE_ON_ONE_LINE = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f{_HIDDEN}]")
+
+
+def strip_controls(text: str | None) -> str | None:
+    """Harvested text without control characters (newlines and tabs kept)."""
+    return CONTROL.sub("", text) if text else text
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL if it is http(s) with a host (control characters removed), else None: the one check
+    every collector's URLs pass, so no javascript: or data: URL is ever stored."""
+    if not url:
+        return None
+    url = CONTROL.sub("", url).strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return url if parts.scheme.lower() in ("http", "https") and parts.hostname else None
+
+
+def visible(text: str, *, keep_newlines: bool = False) -> str:
+    """Text safe to print: control characters and hidden marks shown as escapes (`\\x1b`,
+    `\\u202e`); newlines and tabs too, unless `keep_newlines` (a traceback in a debug log)."""
+    pattern = UNSAFE_ON_SCREEN if keep_newlines else UNSAFE_ON_ONE_LINE
+    return pattern.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
 
 
 def utcnow() -> dt.datetime:
@@ -58,6 +92,10 @@ class Snapshot:
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "url", CONTROL.sub("", self.url))
+        object.__setattr__(self, "headers", {k: strip_controls(v) for k, v in self.headers.items()})
+
     @property
     def hash(self) -> str:
         return sha256(self.body)
@@ -80,6 +118,12 @@ class Item:
     # Conditional-request validators kept with the page so the next run can ask "changed?".
     etag: str | None = None
     last_modified: str | None = None
+
+    def __post_init__(self) -> None:
+        """The one sanitising step at the edge: every collector's items pass through it."""
+        for name in ("title", "text", "author", "etag", "last_modified"):
+            object.__setattr__(self, name, strip_controls(getattr(self, name)))
+        object.__setattr__(self, "url", safe_url(self.url))
 
     @property
     def id(self) -> str:

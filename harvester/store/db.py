@@ -23,7 +23,7 @@ import duckdb
 
 from harvester.config.registry import Organisation, SourceSpec
 from harvester.errors import StoreError, StoreUnusableError
-from harvester.items import Item, utcnow
+from harvester.items import Item, strip_controls, utcnow
 from harvester.store import blobs
 from harvester.store.schema import MIGRATIONS, SCHEMA_VERSION
 from scoring.model import Classification, OrgScore, Override
@@ -165,12 +165,14 @@ class Store:
     def page_validators(self, org_id: str) -> dict[str, tuple[str | None, str | None]]:
         """ETag and Last-Modified per stored page URL, for conditional requests."""
         rows = self.con.execute(
-            "SELECT native_id, etag, last_modified FROM items WHERE org_id = ? AND platform = 'website' "
-            "AND gone_at IS NULL AND (etag IS NOT NULL OR last_modified IS NOT NULL)", [org_id]).fetchall()
+            "SELECT i.native_id, i.etag, i.last_modified FROM items i JOIN attributions a ON a.item_id = i.id "
+            "WHERE a.org_id = ? AND i.platform = 'website' AND i.gone_at IS NULL "
+            "AND (i.etag IS NOT NULL OR i.last_modified IS NOT NULL)", [org_id]).fetchall()
         return {r[0]: (r[1], r[2]) for r in rows}
 
     def known_native_ids(self, source_id: str) -> set[str]:
-        rows = self.con.execute("SELECT native_id FROM items WHERE source_id = ?", [source_id]).fetchall()
+        rows = self.con.execute("SELECT i.native_id FROM items i JOIN attributions a ON a.item_id = i.id "
+                                "WHERE a.source_id = ?", [source_id]).fetchall()
         return {r[0] for r in rows}
 
     def finish_source(self, spec: SourceSpec, *, cursor: dict | None, error: str | None,
@@ -180,19 +182,29 @@ class Store:
         if error is None:
             self.con.execute(
                 "UPDATE sources SET cursor = coalesce(?, cursor), last_attempt = ?, last_success = ?, "
-                "last_error = NULL, items_total = (SELECT count(*) FROM items WHERE source_id = ?) WHERE id = ?",
+                "last_error = NULL, items_total = (SELECT count(*) FROM attributions WHERE source_id = ?) WHERE id = ?",
                 [json.dumps(cursor) if cursor is not None else None, n, n, spec.id, spec.id])
         else:
             self.con.execute("UPDATE sources SET last_attempt = ?, last_error = ?, last_error_at = ? WHERE id = ?",
-                             [n, error, n, spec.id])
+                             [n, strip_controls(error), n, spec.id])
 
     # -- items and snapshots -------------------------------------------------------------------
     def save_item(self, item: Item, now: dt.datetime) -> str:
-        """Upsert an item and store its snapshot if new; returns 'new', 'changed' or 'unchanged'."""
+        """Upsert an item, attribute it to the organisation that reached it, store its snapshot if
+        new; returns 'new' (new to this organisation), 'changed' or 'unchanged'.
+
+        One item, one snapshot history, and an attribution per organisation: a page of a website
+        two organisations share is evidence for both, each attribution saying how it was made."""
         n = _naive(now)
         row = self.con.execute("SELECT content_hash FROM items WHERE id = ?", [item.id]).fetchone()
-        outcome = "new" if row is None else ("unchanged" if row[0] == item.content_hash else "changed")
+        others = self.con.execute("SELECT org_id FROM attributions WHERE item_id = ?", [item.id]).fetchall()
+        mine = any(o[0] == item.org_id for o in others)
+        outcome = "new" if row is None or not mine else ("unchanged" if row[0] == item.content_hash else "changed")
+        how = "own source" if not others or mine else "shared website" if item.platform == "website" else "shared source"
         with self._tx():
+            if not mine:
+                self.con.execute("INSERT INTO attributions VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                                 [item.id, item.org_id, how, item.source_id, n])
             if row is None:
                 self.con.execute(
                     "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
@@ -231,19 +243,23 @@ class Store:
         """Every item of an organisation with its newest snapshot's hash and capture time."""
         rows = self.con.execute("""
             SELECT i.*, s.hash AS snapshot_hash, s.fetched_at AS snapshot_at
-            FROM items i LEFT JOIN (
+            FROM attributions a JOIN items i ON i.id = a.item_id LEFT JOIN (
                 SELECT item_id, hash, fetched_at,
                        row_number() OVER (PARTITION BY item_id ORDER BY fetched_at DESC) AS rn
-                FROM snapshots) s ON s.item_id = i.id AND s.rn = 1
-            WHERE i.org_id = ? ORDER BY coalesce(i.published_at, i.first_seen) DESC, i.id""", [org_id])
-        return _dicts(rows)
+                FROM snapshots WHERE item_id IN (SELECT item_id FROM attributions WHERE org_id = ?)
+                ) s ON s.item_id = i.id AND s.rn = 1
+            WHERE a.org_id = ? ORDER BY coalesce(i.published_at, i.first_seen) DESC, i.id""", [org_id, org_id])
+        records = _dicts(rows)
+        for r in records:
+            r["org_id"] = org_id  # the organisation it is evidence for here (items.org_id: who reached it first)
+        return records
 
     def item_count(self, org_id: str) -> int:
-        return self.con.execute("SELECT count(*) FROM items WHERE org_id = ?", [org_id]).fetchone()[0]
+        return self.con.execute("SELECT count(*) FROM attributions WHERE org_id = ?", [org_id]).fetchone()[0]
 
     def counts(self) -> dict[str, int]:
-        tables = ("organisations", "sources", "items", "snapshots", "runs", "run_errors", "classifications",
-                  "score_runs", "overrides")
+        tables = ("organisations", "sources", "items", "attributions", "snapshots", "runs", "run_errors",
+                  "classifications", "score_runs", "overrides")
         return {t: self.con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
 
     # -- runs ----------------------------------------------------------------------------------
@@ -266,8 +282,9 @@ class Store:
     def record_error(self, run_id: str, *, org_id: str | None, source_id: str | None, url: str | None,
                      error: Exception, now: dt.datetime) -> None:
         self.con.execute("INSERT INTO run_errors VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         [run_id, org_id, source_id, url, type(error).__name__,
-                          str(error).splitlines()[0][:1000] if str(error) else type(error).__name__, _naive(now)])
+                         [run_id, org_id, source_id, strip_controls(url), type(error).__name__,
+                          strip_controls(str(error).splitlines()[0][:1000]) if str(error) else type(error).__name__,
+                          _naive(now)])
 
     def source_status(self, org_id: str) -> list[dict[str, Any]]:
         return _dicts(self.con.execute(
@@ -342,11 +359,20 @@ class Store:
         return [Override(id=r[0], item_id=r[1], action=r[2], criterion=r[3], note=r[4], by=r[5], at=_aware(r[6]))
                 for r in rows]
 
-    def item_org(self, item_ref: str) -> tuple[str, str] | None:
-        """(item id, organisation) for an item id or an item's URL."""
-        row = self.con.execute("SELECT id, org_id FROM items WHERE id = ? OR url = ? OR native_id = ? LIMIT 1",
-                               [item_ref, item_ref, item_ref]).fetchone()
-        return (row[0], row[1]) if row else None
+    def items_named(self, org_id: str, item_ref: str) -> list[str]:
+        """The ids of `org_id`'s items named by an item id, or else by a URL or native id (a page and
+        the feed entry linking to it share a URL: a decision on the URL is a decision on both)."""
+        join = "SELECT i.id FROM items i JOIN attributions a ON a.item_id = i.id AND a.org_id = ? "
+        rows = self.con.execute(join + "WHERE i.id = ?", [org_id, item_ref]).fetchall()
+        if not rows:
+            rows = self.con.execute(join + "WHERE i.url = ? OR i.native_id = ? ORDER BY i.id",
+                                    [org_id, item_ref, item_ref]).fetchall()
+        return [r[0] for r in rows]
+
+    def attributions(self, item_id: str) -> list[tuple[str, str]]:
+        """(organisation, how) for each organisation an item is evidence for."""
+        return [(r[0], r[1]) for r in self.con.execute(
+            "SELECT org_id, how FROM attributions WHERE item_id = ? ORDER BY first_at, org_id", [item_id]).fetchall()]
 
 
 class _Transaction:

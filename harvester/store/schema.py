@@ -52,5 +52,12 @@ MIGRATIONS: list[tuple[str, str]] = [
     ALTER TABLE sources ADD COLUMN retired_at TIMESTAMP;
     ALTER TABLE score_runs ADD COLUMN changes JSON;
     """),
+    ("evidence belongs to every organisation that reached it", """
+    CREATE TABLE attributions (
+        item_id VARCHAR NOT NULL, org_id VARCHAR NOT NULL, how VARCHAR NOT NULL, source_id VARCHAR,
+        first_at TIMESTAMP NOT NULL, PRIMARY KEY (item_id, org_id));
+    INSERT INTO attributions SELECT id, org_id, 'own source', source_id, first_seen FROM items;
+    CREATE INDEX attributions_org ON attributions (org_id);
+    """),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
