@@ -57,14 +57,18 @@ def test_two_organisations_sharing_a_website_both_have_its_evidence(world, tmp_p
     assert hows == {"own source", "shared website"}
     for org in both:  # each dossier cites the site's pages, with its own levels
         assert before[org.id].criterion("goals_set").cited
-    assert before["greenfield-primary"] != before["greenfield-trust"]  # the school also has its feed and social posts
+    # each is scored on its own evidence: the school also has its feed and social posts
+    assert before["greenfield-primary"].criteria != before["greenfield-trust"].criteria
 
     top = before["greenfield-trust"].criterion("goals_set").cited[0].item_id
-    add_override(settings, "greenfield-trust", top, include=None, exclude="goals_set", note="the trust's, not the school's",
-                 by="A. Validator")
+    add_override(settings, "greenfield-trust", top, include=None, exclude="goals_set", note="the trust's, not the school's\x1b[2J",
+                 by="A. Validator\x07")
     after = {o.org.id: o.after for o in score(settings, both)}
     assert top not in [c.item_id for c in after["greenfield-trust"].criterion("goals_set").cited]
     assert after["greenfield-primary"].criteria == before["greenfield-primary"].criteria  # untouched
+    with open_store(settings.db_path, read_only=True) as store:
+        (note, by), = store.con.execute("SELECT note, decided_by FROM overrides").fetchall()
+    assert note == "the trust's, not the school's[2J" and by == "A. Validator"  # control bytes gone
     index = write_dossiers(settings, both)
     for org in both:
         page = (index.parent / f"{org.id}.html").read_text(encoding="utf-8")
@@ -135,3 +139,7 @@ def test_a_mastodon_status_with_a_script_url_is_stored_without_a_url(tmp_path):
     assert ESC not in item.text and ESC not in (item.author or "")
     data = json.loads(item.snapshot.body)
     assert data["url"] == "javascript:alert(1)"  # the raw record keeps what was received, as evidence
+    with open_store(tmp_path / "db.duckdb") as store:
+        store.save_item(item, utcnow())
+        url, author = store.con.execute("SELECT url, author FROM items").fetchone()
+    assert url is None and author == "x]0;t"
