@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import duckdb
-import pytest
 
 from tests.test_config import run_ccqm
 

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import email.utils
 import gzip
-import http.server
-import threading
 import time
 import tracemalloc
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from urllib.parse import urlsplit
 
 import httpcore
 import httpx
@@ -26,83 +23,17 @@ import pytest
 
 from harvester.errors import BlockedURLError, FetchError, HTTPStatusError, RobotsDeniedError, TooLargeError
 from harvester.web.client import Http, build_client
+from tests.loopback import Handler, LoopbackServer, drop_connection, sequence, serving
 from harvester.config.settings import HarvestSettings, HttpSettings
 
 UA = "ccqm-test/1.0 (+https://www.example.gov.uk/ccqm-test)"
 LOOPBACK = ("127.0.0.1/32",)
 
 
-# -- the loopback server ----------------------------------------------------------------------------
-
-@dataclass
-class Received:
-    path: str  # with its query
-    headers: dict[str, str]  # names lower-cased
-    at: float  # time.monotonic() on arrival
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args) -> None:  # keep the test output clean
-        pass
-
-    def do_GET(self) -> None:
-        server: LoopbackServer = self.server  # type: ignore[assignment]
-        with server.lock:
-            server.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()},
-                                            time.monotonic()))
-            route = server.routes.get(urlsplit(self.path).path, (404, {}, b"not found"))
-        if callable(route):
-            route(self)
-        else:
-            self.reply(*route)
-
-    def reply(self, status: int, headers: dict | None = None, body: bytes = b"") -> None:
-        self.send_response(status)
-        headers = {"Content-Length": str(len(body)), **(headers or {})}
-        for name, value in headers.items():
-            if value is not None:  # None leaves a header out
-                self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-
-class LoopbackServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.lock = threading.Lock()
-        self.routes: dict = {}
-        self.received: list[Received] = []
-        self.stop = threading.Event()  # set to release handlers that hang or drip
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def paths(self) -> list[str]:
-        with self.lock:
-            return [r.path for r in self.received]
-
-    def reset(self) -> None:
-        self.stop.set()
-        self.stop = threading.Event()
-        with self.lock:
-            self.routes = {}
-            self.received = []
-
-
 @pytest.fixture(scope="module")
 def _loopback():
-    server = LoopbackServer()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield server
-    server.stop.set()
-    server.shutdown()
-    server.server_close()
+    with serving() as server:
+        yield server
 
 
 @pytest.fixture
@@ -110,26 +41,6 @@ def server(_loopback) -> LoopbackServer:
     _loopback.reset()
     yield _loopback
     _loopback.stop.set()
-
-
-def sequence(*answers):
-    """A route answering each request with the next of `answers` (the last one repeats)."""
-    answers = list(answers)
-    lock = threading.Lock()
-
-    def route(handler: Handler) -> None:
-        with lock:
-            answer = answers.pop(0) if len(answers) > 1 else answers[0]
-        if callable(answer):
-            answer(handler)
-        else:
-            handler.reply(*answer)
-    return route
-
-
-def drop_connection(handler: Handler) -> None:
-    """Close the connection without answering."""
-    handler.close_connection = True
 
 
 # -- the client under test ----------------------------------------------------------------------------

@@ -9,10 +9,6 @@ transport wrapper below refuses any other host outright.
 
 from __future__ import annotations
 
-import http.server
-import threading
-from contextlib import contextmanager
-from dataclasses import dataclass
 from html import escape
 from urllib.parse import urlsplit
 
@@ -25,6 +21,7 @@ from harvester.config.registry import SourceSpec
 from harvester.config.settings import HarvestSettings, HttpSettings, Settings
 from harvester.items import Gone, Item, NextCursor, Problem, Seen
 from harvester.web.client import build_client
+from tests.loopback import Handler, LoopbackServer, serving
 
 ORG = "test-school"
 HTML = {"Content-Type": "text/html; charset=utf-8"}
@@ -32,58 +29,10 @@ XML = {"Content-Type": "application/xml"}
 TEXT = {"Content-Type": "text/plain"}
 
 
-# -- the loopback server ----------------------------------------------------------------------------
+# -- the loopback site -----------------------------------------------------------------------------
 
-@dataclass
-class Received:
-    path: str  # with its query
-    headers: dict[str, str]  # names lower-cased
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
-
-    def log_message(self, *args) -> None:  # keep the test output clean
-        pass
-
-    def do_GET(self) -> None:
-        server: Site = self.server  # type: ignore[assignment]
-        with server.lock:
-            server.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}))
-            route = server.routes.get(urlsplit(self.path).path, (404, HTML, b"<p>not found</p>"))
-        if callable(route):
-            route(self)
-        else:
-            self.reply(*route)
-
-    def reply(self, status: int, headers: dict | None = None, body: bytes = b"") -> None:
-        self.send_response(status)
-        for name, value in {"Content-Length": str(len(body)), **(headers or {})}.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-
-class Site(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.lock = threading.Lock()
-        self.routes: dict = {}
-        self.received: list[Received] = []
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def url(self, path: str) -> str:
-        return self.base + path
-
-    def paths(self) -> list[str]:
-        with self.lock:
-            return [r.path for r in self.received]
+class Site(LoopbackServer):
+    not_found = (404, HTML, b"<p>not found</p>")
 
     def page_paths(self) -> list[str]:
         """What was asked for, minus robots.txt and sitemaps."""
@@ -92,21 +41,9 @@ class Site(http.server.ThreadingHTTPServer):
     def sitemap_paths(self) -> list[str]:
         return [p for p in self.paths() if p.endswith(".xml")]
 
-    def clear(self) -> None:
-        with self.lock:
-            self.received = []
 
-
-@contextmanager
 def running_site():
-    site = Site()
-    thread = threading.Thread(target=site.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield site
-    finally:
-        site.shutdown()
-        site.server_close()
+    return serving(Site)
 
 
 @pytest.fixture
