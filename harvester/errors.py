@@ -5,7 +5,10 @@
      │    └── ConfigError           a config file, setting or variable is wrong: names it        exit 2
      ├── InputError                 a line of input (classify's JSONL) is malformed: names line  exit 1
      ├── FetchError                 an HTTP fetch failed: names the URL; not retried             exit 1
-     │    ├── TransientFetchError   a timeout or a dropped connection: retried
+     │    ├── TransientFetchError   a dropped connection: retried
+     │    │    └── FetchTimeout     a timeout: retried once at most (a server that never answers
+     │    │                         must not hold the run)
+     │    ├── DeferredError         the server asked us to wait longer than the cap: next run
      │    ├── BlockedURLError       the URL's scheme or address is not allowed (SSRF guard)
      │    ├── RobotsDeniedError     robots.txt forbids the URL
      │    ├── TooLargeError         the body passed the byte cap (raw or decompressed)
@@ -75,6 +78,17 @@ class TransientFetchError(FetchError):
     """A timeout or a connection that failed or dropped: worth one more try."""
 
     retryable = True
+
+
+class FetchTimeout(TransientFetchError):
+    """The server did not answer in time: worth one more try, not more."""
+
+    max_retries = 1
+
+
+class DeferredError(FetchError):
+    """The server asked for a wait (Retry-After) longer than the cap: the URL waits for the next
+    run instead of the run sleeping."""
 
 
 class BlockedURLError(FetchError):

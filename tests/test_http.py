@@ -21,7 +21,9 @@ import httpcore
 import httpx
 import pytest
 
-from harvester.errors import BlockedURLError, FetchError, HTTPStatusError, RobotsDeniedError, TooLargeError
+from harvester.errors import (
+    BlockedURLError, DeferredError, FetchError, FetchTimeout, HTTPStatusError, RobotsDeniedError, TooLargeError,
+)
 from harvester.web.client import Http, build_client
 from tests.loopback import Handler, LoopbackServer, drop_connection, sequence, serving
 from harvester.config.settings import HarvestSettings, HttpSettings
@@ -398,11 +400,20 @@ def test_429_waits_the_retry_after_then_succeeds(server, make_http, sleeps):
     assert server.paths() == ["/robots.txt", "/page", "/page"]
 
 
-def test_retry_after_is_capped(server, make_http, sleeps):
-    server.routes["/page"] = sequence((429, {"Retry-After": "999"}, b""), (200, {}, b"fine"))
-    response = make_http(retries=2, max_retry_after_seconds=5.0).get(server.base + "/page", robots=False)
-    assert response.status == 200
-    assert sleeps.calls == [5.0]
+def test_a_retry_after_over_the_cap_defers_the_url_without_sleeping(server, make_http, sleeps):
+    server.routes["/page"] = sequence((429, {"Retry-After": "3600"}, b""), (200, {}, b"fine"))
+    with pytest.raises(DeferredError, match="3600 s, over the 5 s cap: deferred to the next run"):
+        make_http(retries=2, max_retry_after_seconds=5.0).get(server.base + "/page", robots=False)
+    assert sleeps.calls == [] and server.paths() == ["/page"]
+
+
+def test_a_server_that_never_answers_costs_at_most_two_attempts(server, make_http, sleeps):
+    server.routes["/hang"] = lambda handler: server.stop.wait(5)
+    started = time.monotonic()
+    with pytest.raises(FetchTimeout):
+        make_http(retries=3, read_timeout_seconds=0.3).get(server.base + "/hang", robots=False)
+    assert server.paths() == ["/hang", "/hang"]  # one try and one retry, though retries = 3
+    assert time.monotonic() - started < 2.0
 
 
 def test_retry_after_as_an_http_date(server, make_http, sleeps):

@@ -10,9 +10,10 @@ Organisations supply their own URLs, so every URL is untrusted. The client:
   - caps the body on the wire and after decompression, which it does itself, a bounded chunk at a
     time (httpx would inflate a gzip bomb whole before any cap could look), and cuts every socket
     read and write at the request's deadline;
-  - retries only what may change: timeouts, failed connections, 5xx and 429, with exponential
-    backoff and jitter, honouring a capped `Retry-After`; never a refusal, a bad body or a host
-    that does not resolve;
+  - retries only what may change: failed connections, 5xx and 429, with exponential backoff and
+    jitter, and a timeout once at most; never a refusal, a bad body or a host that does not
+    resolve. A `Retry-After` within the cap is waited; one beyond it defers the URL to the next
+    run (`DeferredError`) instead of sleeping, so no site holds the run;
   - waits `delay_seconds` (or robots' Crawl-delay) between requests to one host;
   - sends our User-Agent, and asks robots.txt before fetching a page (not for API calls).
 The connection pool is httpcore's, built on its public `network_backend` argument; tests pass a
@@ -37,8 +38,8 @@ import httpx
 
 from harvester.config.settings import HarvestSettings, HttpSettings
 from harvester.errors import (
-    BlockedURLError, FetchError, HTTPStatusError, RedirectError, RobotsDeniedError, TooLargeError,
-    TransientFetchError,
+    BlockedURLError, DeferredError, FetchError, FetchTimeout, HTTPStatusError, RedirectError, RobotsDeniedError,
+    TooLargeError, TransientFetchError,
 )
 from harvester.items import utcnow
 from harvester.web.guard import Network, Resolver, literal_address, parse_networks, refusal, system_resolver, url_refusal
@@ -149,9 +150,15 @@ class Http:
             try:
                 response = self._get_following(url, headers or {}, robots)
             except FetchError as exc:
-                if not exc.retryable or attempt >= self.settings.retries:
+                limit = min(self.settings.retries, getattr(exc, "max_retries", self.settings.retries))
+                if not exc.retryable or attempt >= limit:
                     raise
-                self.sleep(self._backoff(attempt, getattr(exc, "retry_after", None)))
+                wait = getattr(exc, "retry_after", None)
+                if wait is not None and wait > self.settings.max_retry_after_seconds:
+                    raise DeferredError(f"HTTP {exc.status} asks to wait {wait:g} s, over the "
+                                        f"{self.settings.max_retry_after_seconds:g} s cap: deferred to the next run",
+                                        url=exc.url) from None
+                self.sleep(self._backoff(attempt, wait))
                 attempt += 1
                 continue
             return response
@@ -169,7 +176,7 @@ class Http:
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
-            return min(retry_after, self.settings.max_retry_after_seconds)
+            return retry_after
         return self.settings.backoff_seconds * (2 ** attempt) * random.uniform(0.5, 1.5)
 
     def _get_following(self, url: str, headers: dict[str, str], robots: bool) -> Response:
@@ -208,7 +215,7 @@ class Http:
                     if raw_size > cap:
                         raise TooLargeError(f"body is over the {cap}-byte cap", url=url)
                     if time.monotonic() > deadline:
-                        raise TransientFetchError(f"took longer than {self.settings.deadline_seconds:g} s", url=url)
+                        raise FetchTimeout(f"took longer than {self.settings.deadline_seconds:g} s", url=url)
                     chunks.append(decoder.feed(raw))
                 chunks.append(decoder.finish())
                 resp_headers = {k.lower(): v for k, v in r.headers.items()}
@@ -217,8 +224,8 @@ class Http:
             raise BlockedURLError(str(exc).split(": ", 1)[-1], url=url) from None
         except httpx.TimeoutException:
             if getattr(_request, "deadline_bound", False) or time.monotonic() >= deadline:
-                raise TransientFetchError(f"took longer than {self.settings.deadline_seconds:g} s", url=url) from None
-            raise TransientFetchError("timed out", url=url) from None
+                raise FetchTimeout(f"took longer than {self.settings.deadline_seconds:g} s", url=url) from None
+            raise FetchTimeout("timed out", url=url) from None
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
             raise FetchError(f"request refused ({exc.__class__.__name__}: {exc})", url=url) from None
         except httpx.TransportError as exc:
