@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from harvester.config.settings import Settings, load_settings
-from harvester.errors import CcqmError
+from harvester.errors import CcqmError, InterruptedRun
 from harvester.items import visible
 
 
@@ -132,6 +132,10 @@ def crawl(ctx: click.Context, orgs: tuple[str, ...]) -> None:
         chosen = settings.select(orgs)
         report = harvest(settings, chosen, on_source=_progress(sum(len(o.sources) for o in chosen), "harvesting"))
     _print_harvest(report)
+    if report.interrupted:
+        _say(InterruptedRun(f"harvest {report.run_id} was stopped; what was fetched is saved and the next run "
+                            "carries on"))
+        sys.exit(InterruptedRun.exit_code)
     if report.failed:
         raise Failed(f"{len(report.failed)} source(s) failed: " + ", ".join(o.source.id for o in report.failed))
 
@@ -281,6 +285,35 @@ def config_cmd(ctx: click.Context, as_json: bool) -> None:
     for key, value, where in rows:
         shown = ", ".join(value) if isinstance(value, (list, tuple)) else value
         click.echo(f"{key:<32} {str(shown):<40} {where}")
+
+
+@main.command()
+@click.option("--limit", default=10, show_default=True, help="How many runs, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def runs(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """Recent harvests: when, how long, status, each source's counts and the errors."""
+    from harvester.app.status import recent_runs
+
+    settings = _settings(ctx, registry=False)
+    with _errors():
+        found = recent_runs(settings, limit)
+    if as_json:
+        click.echo(json.dumps(found, indent=2, default=str))
+        return
+    if not found:
+        click.echo("no runs yet")
+    for run in found:
+        took = f"{run['seconds']:.0f} s" if run["seconds"] is not None else "still running or cut off"
+        totals = ", ".join(f"{n} {k}" for k, n in sorted(run["counts"].items())) or "nothing"
+        click.echo(f"{run['id']}  {run['started_at']:%Y-%m-%d %H:%M} UTC  {run['status']:<11} {took:<24} {totals}")
+        for src in run["sources"]:
+            if src["status"] != "ok":
+                click.echo(visible(f"    {src['status']}: {src['source_id']} ({src['new']} new, {src['failed']} failed)"))
+        for err in run["errors"][:5]:
+            click.echo(visible(f"    error: {err['message']}"))
+        if len(run["errors"]) > 5:
+            click.echo(f"    ... and {len(run['errors']) - 5} more errors (--json lists all)")
 
 
 @main.command()

@@ -120,6 +120,16 @@ class ContentError(CcqmError):
     """A fetched body could not be read (a broken PDF, an undecodable document)."""
 
 
+class BusyError(CcqmError):
+    """Another process is already doing what was asked (a harvest while a harvest runs)."""
+
+
+class InterruptedRun(CcqmError):
+    """SIGINT or SIGTERM stopped a harvest; it saved what it had and recorded itself interrupted."""
+
+    exit_code = 130
+
+
 class CollectorError(CcqmError):
     """A response could not be understood (malformed body, unexpected shape)."""
 

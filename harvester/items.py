@@ -5,7 +5,9 @@ A collector yields, for one source, any number of:
   Seen        an item already stored that is still there, unchanged (a 304, a known post id)
   Gone        an item that now answers 404/410: kept as evidence, marked gone
   Problem     one URL failed; the source goes on
-and last one `NextCursor`, saved only after everything before it is committed.
+and last one `NextCursor`, saved only after everything before it is committed and the source
+succeeded. A long source may also yield `Checkpoint`s: progress that is safe to keep even if the
+run is cut off (a crawl's remembered links), saved with the batch they follow.
 """
 
 from __future__ import annotations
@@ -155,4 +157,11 @@ class Problem:
 
 @dataclass(frozen=True)
 class NextCursor:
+    value: dict
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Progress to keep even if the run stops before the source ends (it becomes the cursor then)."""
+
     value: dict

@@ -1,26 +1,38 @@
 """The harvest: every source of every chosen organisation, through its collector, into the store.
 
-Collectors run with the database closed; their events are saved per source in one short
-store session, and a source's cursor advances only with its items committed. One source failing
-(a site down, a malformed API answer, a bug in a parser) is recorded in `run_errors` and on the
-source, and the run goes on. Organisations are harvested `harvest.concurrency` at a time; each
-site's own politeness is kept by the HTTP client.
+Collectors run with the database closed. What they yield is saved as it arrives, in batches of
+`harvest.batch_items` or every `harvest.batch_seconds`, each one short store session and one
+transaction:
+a kill loses at most the batch in flight, memory stays bounded whatever the size of a site, and a
+page stored before a kill is asked for conditionally next time (304), not downloaded again. A
+source's cursor advances only once everything before it is committed. One source failing (a site
+down, a malformed API answer, a bug in a parser) is recorded in `run_errors` and on the source,
+and the run goes on. Organisations are harvested `harvest.concurrency` at a time; each site's
+own politeness is kept by the HTTP client.
+
+`stop` (a threading.Event) ends a run early: each source saves what it has and says
+`interrupted`, and the run is recorded `interrupted` with its counts.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+import signal
 import threading
 import time
+from contextlib import contextmanager
+from pathlib import Path
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Callable
 
 from harvester.collectors import CollectRequest, collector_for
-from harvester.errors import CcqmError
+from harvester.errors import BusyError, CcqmError
 from harvester.web.client import Http, build_client
-from harvester.items import Gone, Item, NextCursor, Problem, Seen, item_id, utcnow
+from harvester.items import Checkpoint, Gone, Item, NextCursor, Problem, Seen, item_id, utcnow
 from harvester.config.registry import Organisation, SourceSpec
 from harvester.config.settings import Settings
 from harvester.store.db import open_store
@@ -31,7 +43,7 @@ log = logging.getLogger("ccqm.harvest")
 @dataclass
 class SourceOutcome:
     source: SourceSpec
-    status: str  # ok, partial (some URLs failed), failed, skipped
+    status: str  # ok, partial (some URLs failed), failed, skipped, interrupted
     counts: Counter = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -41,6 +53,7 @@ class SourceOutcome:
 class HarvestReport:
     run_id: str
     outcomes: list[SourceOutcome]
+    interrupted: bool = False
 
     @property
     def failed(self) -> list[SourceOutcome]:
@@ -85,7 +98,13 @@ class _Session:
 
 
 def _save_events(store, spec: SourceSpec, events: list, run_id: str, outcome: SourceOutcome) -> None:
+    """Save a batch of events in one transaction: a kill loses at most the batch in flight."""
     now = utcnow()
+    with store.batch():
+        _save_each(store, spec, events, run_id, outcome, now)
+
+
+def _save_each(store, spec: SourceSpec, events: list, run_id: str, outcome: SourceOutcome, now) -> None:
     for event in events:
         if isinstance(event, Item):
             outcome.counts[store.save_item(event, now)] += 1
@@ -102,8 +121,9 @@ def _save_events(store, spec: SourceSpec, events: list, run_id: str, outcome: So
                                now=now)
 
 
-def harvest_source(settings: Settings, spec: SourceSpec, http: Http, session, run_id: str) -> SourceOutcome:
-    """Collect one source and save what it yields."""
+def harvest_source(settings: Settings, spec: SourceSpec, http: Http, session, run_id: str,
+                   stop: threading.Event | None = None) -> SourceOutcome:
+    """Collect one source and save what it yields, batch by batch."""
     outcome = SourceOutcome(source=spec, status="ok")
     collector = collector_for(spec.platform)
     if collector is None:  # not collectable is not absent: the run and the dossier say so
@@ -117,20 +137,37 @@ def harvest_source(settings: Settings, spec: SourceSpec, http: Http, session, ru
         cursor = store.cursor(spec.id)
         validators = store.page_validators(spec.org_id) if spec.platform == "website" else {}
     request = CollectRequest(source=spec, cursor=cursor, http=http, settings=settings, validators=validators)
-    events, next_cursor, failure = [], None, None
+    events: list = []
+    next_cursor, checkpoint, failure, saved_at = None, None, None, time.monotonic()
     try:
         for event in collector(request):
             if isinstance(event, NextCursor):
                 next_cursor = event.value
+            elif isinstance(event, Checkpoint):
+                checkpoint = event.value
             else:
                 events.append(event)
+            limits = settings.harvest
+            if len(events) >= limits.batch_items or (events and time.monotonic() - saved_at >= limits.batch_seconds):
+                with session() as store:
+                    _save_events(store, spec, events, run_id, outcome)
+                    if checkpoint is not None:
+                        store.save_checkpoint(spec.id, checkpoint)
+                events, saved_at, checkpoint = [], time.monotonic(), None
+            if stop is not None and stop.is_set():
+                outcome.status = "interrupted"
+                break
     except CcqmError as exc:
         failure = exc
     except Exception as exc:  # a bug or an answer no parser expected: this source fails, the run goes on
         failure = exc
         log.debug("collector crashed on %s", spec.id, exc_info=True)
+    if failure is not None and stop is not None and stop.is_set():
+        outcome.status, failure = "interrupted", None  # the stop cut its request short: not the site's fault
     with session() as store:
         _save_events(store, spec, events, run_id, outcome)
+        if checkpoint is not None and failure is None and next_cursor is None:
+            store.save_checkpoint(spec.id, checkpoint)  # stopped mid-source: resume from here
         now = utcnow()
         if failure is not None:
             message = str(failure).splitlines()[0] if str(failure) else type(failure).__name__
@@ -141,6 +178,8 @@ def harvest_source(settings: Settings, spec: SourceSpec, http: Http, session, ru
             store.record_error(run_id, org_id=spec.org_id, source_id=spec.id, url=getattr(failure, "url", None),
                                error=failure, now=now)
             store.finish_source(spec, cursor=None, error=message, now=now)
+        elif outcome.status == "interrupted":  # what was saved stays; the cursor waits for a whole run
+            store.note_attempt(spec, now)
         else:
             if outcome.errors:
                 outcome.status = "partial"
@@ -150,11 +189,71 @@ def harvest_source(settings: Settings, spec: SourceSpec, http: Http, session, ru
     return outcome
 
 
+@contextmanager
+def harvest_lock(db_path: Path):
+    """Held for a whole harvest: a second one started meanwhile says so and stops."""
+    path = Path(f"{db_path}.harvest-lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise BusyError(f"{db_path}: a harvest is already running ({holder}); this one stops") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}, since {utcnow():%Y-%m-%d %H:%M UTC}")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fh.seek(0)
+            fh.truncate()
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextmanager
+def stopping_on_signals(stop: threading.Event, http: Http):
+    """SIGINT and SIGTERM end the run within seconds: the first sets `stop` and cuts requests in
+    flight (batches already fetched are saved, the run is recorded `interrupted`); a second
+    exits at once. Only the main thread can take signals; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum, frame):
+        if stop.is_set():
+            os._exit(128 + signum)
+        stop.set()
+        log.warning("stopping (%s): saving what was fetched; send it again to quit at once",
+                    signal.Signals(signum).name)
+        threading.Thread(target=http.close, daemon=True).start()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def harvest(settings: Settings, orgs: tuple[Organisation, ...], *, http: Http | None = None,
-            on_source: Callable[[SourceOutcome], None] | None = None) -> HarvestReport:
+            on_source: Callable[[SourceOutcome], None] | None = None,
+            stop: threading.Event | None = None) -> HarvestReport:
     """Harvest the given organisations; `on_source` is told as each source finishes (progress)."""
+    stop = stop or threading.Event()
+    with harvest_lock(settings.db_path):
+        return _harvest(settings, orgs, http, on_source, stop)
+
+
+def _harvest(settings: Settings, orgs: tuple[Organisation, ...], http: Http | None,
+             on_source: Callable[[SourceOutcome], None] | None, stop: threading.Event) -> HarvestReport:
     session = _Writer(settings.db_path)
     with session() as store:
+        stale = store.interrupt_stale_runs(utcnow())
+        if stale:
+            log.warning("%d earlier run(s) had been cut off; marked interrupted", stale)
         store.sync_organisations(settings.organisations, utcnow())
         run_id = store.start_run("crawl", utcnow())
     own_http = http is None
@@ -165,26 +264,32 @@ def harvest(settings: Settings, orgs: tuple[Organisation, ...], *, http: Http | 
         def one_org(org: Organisation) -> list[SourceOutcome]:
             results = []
             for spec in org.sources:
-                result = harvest_source(settings, spec, http, session, run_id)
+                if stop.is_set():
+                    break
+                result = harvest_source(settings, spec, http, session, run_id, stop)
                 results.append(result)
                 if on_source:
                     on_source(result)
             return results
 
-        with ThreadPoolExecutor(max_workers=max(1, settings.harvest.concurrency)) as pool:
+        with stopping_on_signals(stop, http), \
+                ThreadPoolExecutor(max_workers=max(1, settings.harvest.concurrency)) as pool:
             for future in as_completed([pool.submit(one_org, org) for org in orgs]):
                 outcomes.extend(future.result())
-        status = "partial" if any(o.status == "failed" for o in outcomes) else "ok"
+        if stop.is_set():
+            status = "interrupted"
+        else:
+            status = "partial" if any(o.status == "failed" for o in outcomes) else "ok"
     except Exception:
         status = "failed"
         raise
-    except BaseException:  # Ctrl-C, SIGTERM via SystemExit: recorded as such, then re-raised
+    except BaseException:  # an interrupt that got past the handler: recorded as such, then re-raised
         status = "interrupted"
         raise
     finally:
         if own_http:
             http.close()
-        report = HarvestReport(run_id=run_id, outcomes=outcomes)
+        report = HarvestReport(run_id=run_id, outcomes=outcomes, interrupted=status == "interrupted")
         with session() as store:
             store.finish_run(run_id, status, dict(report.totals), utcnow())
     return report

@@ -15,6 +15,7 @@ from harvester.app.dossiers import write_dossiers
 from harvester.app.harvest import HarvestReport, SourceOutcome, harvest
 from harvester.config.registry import Organisation
 from harvester.config.settings import Settings
+from harvester.errors import InterruptedRun
 from harvester.web.client import Http
 
 
@@ -33,6 +34,9 @@ def refresh(settings: Settings, orgs: tuple[Organisation, ...], *, harvest_first
             http: Http | None = None, on_source: Callable[[SourceOutcome], None] | None = None) -> RefreshResult:
     """Harvest (unless told not to), score and write the dossiers of `orgs`."""
     report = harvest(settings, orgs, http=http, on_source=on_source) if harvest_first else None
+    if report is not None and report.interrupted:
+        raise InterruptedRun(f"harvest {report.run_id} was stopped: {report.totals['new']} new items saved; "
+                             "not scored. The next run carries on")
     scores = score(settings, orgs)
     index = write_dossiers(settings, orgs)
     return RefreshResult(report=report, scores=scores, index=index)

@@ -1,5 +1,5 @@
-"""`ccqm orgs`: what the registry says and what the store knows, per organisation. Read-only: it
-never creates or changes the database, and with no database yet it says so per organisation."""
+"""`ccqm orgs` and `ccqm runs`: what the registry says and what the store knows. Read-only: they
+never create or change the database, and with no database yet they say so."""
 
 from __future__ import annotations
 
@@ -22,3 +22,15 @@ def org_status(settings: Settings) -> list[dict]:
         return [row(org) for org in settings.organisations]
     with open_store(settings.db_path, read_only=True) as store:
         return [row(org, store) for org in settings.organisations]
+
+
+def recent_runs(settings: Settings, limit: int = 10) -> list[dict]:
+    """`ccqm runs`: the latest harvests, newest first (none when there is no database yet)."""
+    if not settings.db_path.exists():
+        return []
+    with open_store(settings.db_path, read_only=True) as store:
+        runs = store.recent_runs(limit)
+    for run in runs:
+        end = run["finished_at"]
+        run["seconds"] = round((end - run["started_at"]).total_seconds(), 1) if end else None
+    return runs

@@ -22,7 +22,7 @@ from harvester.collectors import CollectRequest, Event
 from harvester.errors import ContentError, FetchError, RobotsDeniedError
 from harvester.web.extract import parse_html, parse_pdf
 from harvester.web.client import Response
-from harvester.items import Gone, Item, NextCursor, Problem, Seen, Snapshot, tags_scheme
+from harvester.items import Checkpoint, Gone, Item, NextCursor, Problem, Seen, Snapshot, tags_scheme
 from harvester.web.urls import canonical, in_scope, worth_fetching
 
 EVIDENCE_WORDS = ("ccqm", "cohesion", "equality", "equalities", "diversity", "inclusion", "inclusive", "pledge",
@@ -30,6 +30,7 @@ EVIDENCE_WORDS = ("ccqm", "cohesion", "equality", "equalities", "diversity", "in
                   "survey", "objectives", "belonging", "faith", "about", "story", "stories", "update")
 NOISE_WORDS = ("login", "cart", "basket", "checkout", "account", "search", "calendar", "tag/", "page/", "print")
 MAX_SITEMAP_URLS = 5000
+CHECKPOINT_PAGES = 10
 
 
 def priority(url: str, anchor: str, depth: int) -> float:
@@ -203,4 +204,6 @@ def collect(req: CollectRequest) -> Iterator[Event]:
             new_links[final] = [link for link, _ in links if in_scope(link, start)][:500]
         for link, anchor in links:
             push(link, anchor, depth + 1)
+        if fetched % CHECKPOINT_PAGES == 0:  # if the run is cut off, the next one resumes from these links
+            yield Checkpoint({"links": {**links_memory, **new_links}, "aliases": aliases, "pages_fetched": fetched})
     yield NextCursor({"links": new_links, "aliases": aliases, "pages_fetched": fetched})

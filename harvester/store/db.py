@@ -135,7 +135,11 @@ class Store:
                 raise
 
     def _tx(self):
-        return _Transaction(self.con)
+        return _Transaction(self)
+
+    def batch(self):
+        """One transaction around many writes (a harvest's batch of items): all or nothing."""
+        return _Transaction(self)
 
     # -- registry ------------------------------------------------------------------------------
     def sync_organisations(self, orgs: tuple[Organisation, ...], now: dt.datetime) -> None:
@@ -175,6 +179,10 @@ class Store:
                                 "WHERE a.source_id = ?", [source_id]).fetchall()
         return {r[0] for r in rows}
 
+    def save_checkpoint(self, source_id: str, value: dict) -> None:
+        """Progress of a source still running, kept with the batch it follows."""
+        self.con.execute("UPDATE sources SET cursor = ? WHERE id = ?", [json.dumps(value), source_id])
+
     def finish_source(self, spec: SourceSpec, *, cursor: dict | None, error: str | None,
                       now: dt.datetime) -> None:
         """Record a source's outcome; a cursor is saved only with the items it covers committed."""
@@ -187,6 +195,10 @@ class Store:
         else:
             self.con.execute("UPDATE sources SET last_attempt = ?, last_error = ?, last_error_at = ? WHERE id = ?",
                              [n, strip_controls(error), n, spec.id])
+
+    def note_attempt(self, spec: SourceSpec, now: dt.datetime) -> None:
+        """A run that was stopped touched this source: neither a success nor a failure."""
+        self.con.execute("UPDATE sources SET last_attempt = ? WHERE id = ?", [_naive(now), spec.id])
 
     # -- items and snapshots -------------------------------------------------------------------
     def save_item(self, item: Item, now: dt.datetime) -> str:
@@ -268,9 +280,27 @@ class Store:
         self.con.execute("INSERT INTO runs VALUES (?, ?, ?, NULL, 'running', NULL)", [run_id, command, _naive(now)])
         return run_id
 
+    def interrupt_stale_runs(self, now: dt.datetime) -> int:
+        """Runs left 'running' by a process that died (call only while holding the harvest lock)."""
+        return len(self.con.execute("UPDATE runs SET status = 'interrupted', finished_at = coalesce(finished_at, ?) "
+                                    "WHERE status = 'running' RETURNING id", [_naive(now)]).fetchall())
+
     def finish_run(self, run_id: str, status: str, counts: dict, now: dt.datetime) -> None:
         self.con.execute("UPDATE runs SET finished_at = ?, status = ?, counts = ? WHERE id = ?",
                          [_naive(now), status, json.dumps(counts), run_id])
+
+    def recent_runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        """The latest runs, newest first, each with its sources' counts and its errors."""
+        runs = _dicts(self.con.execute("SELECT * FROM runs ORDER BY started_at DESC, id LIMIT ?", [limit]))
+        for run in runs:
+            run["counts"] = json.loads(run["counts"]) if run["counts"] else {}
+            run["sources"] = _dicts(self.con.execute(
+                "SELECT source_id, org_id, status, new, changed, unchanged, gone, failed, seconds FROM run_sources "
+                "WHERE run_id = ? ORDER BY source_id", [run["id"]]))
+            run["errors"] = _dicts(self.con.execute(
+                "SELECT org_id, source_id, url, error, message, occurred_at FROM run_errors WHERE run_id = ? "
+                "ORDER BY occurred_at", [run["id"]]))
+        return runs
 
     def record_source_run(self, run_id: str, spec: SourceSpec, counts: dict[str, int], status: str,
                           seconds: float) -> None:
@@ -376,14 +406,21 @@ class Store:
 
 
 class _Transaction:
-    def __init__(self, con: duckdb.DuckDBPyConnection):
-        self.con = con
+    """A transaction; nested inside another, it joins the outer one."""
+
+    def __init__(self, store: "Store"):
+        self.store = store
 
     def __enter__(self):
-        self.con.execute("BEGIN")
+        depth = getattr(self.store, "_depth", 0)
+        if depth == 0:
+            self.store.con.execute("BEGIN")
+        self.store._depth = depth + 1
 
     def __exit__(self, exc_type, exc, tb):
-        self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+        self.store._depth -= 1
+        if self.store._depth == 0:
+            self.store.con.execute("ROLLBACK" if exc_type else "COMMIT")
         return False
 
 
