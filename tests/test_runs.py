@@ -133,3 +133,21 @@ def test_a_second_harvest_is_refused_in_one_line(tmp_path, slow_site):
     finally:
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=20)
+
+
+def test_a_validator_rescoring_in_a_loop_and_the_harvest_both_succeed(tmp_path, slow_site):
+    SPEED["delay"] = 0.05
+    config, db = config_for(tmp_path, slow_site), tmp_path / "ccqm.duckdb"
+    crawl = start_crawl(config, db)
+    wait_for_pages(slow_site, 5)
+    rescores = []
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CCQM_")}
+    while crawl.poll() is None and len(rescores) < 6:
+        rescores.append(subprocess.run([sys.executable, "-m", "harvester", "--config", str(config), "--db", str(db),
+                                        "rescore", "slow-school", "--out", str(tmp_path / "dossiers")],
+                                       capture_output=True, text=True, timeout=120, env=env))
+    out, err = crawl.communicate(timeout=120)
+    assert crawl.returncode == 0, err
+    assert len(rescores) >= 2 and all(r.returncode == 0 for r in rescores), [r.stderr for r in rescores]
+    run, = runs_json(config, db)
+    assert run["status"] == "ok" and run["counts"]["new"] == PAGES + 1  # every page kept

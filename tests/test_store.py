@@ -64,24 +64,42 @@ def test_a_gone_page_keeps_its_evidence(tmp_path):
         assert store.counts()["snapshots"] == 1
 
 
-def test_a_database_held_by_another_process_is_one_clear_error(tmp_path):
-    db = tmp_path / "ccqm.duckdb"
-    with open_store(db):
-        pass
+def hold(db, seconds: float) -> subprocess.Popen:
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import duckdb, sys, time
         con = duckdb.connect({str(db)!r})
         print("held", flush=True)
-        time.sleep(30)
+        time.sleep({seconds})
         """)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_command_waits_its_turn_while_another_process_holds_the_database(tmp_path, caplog):
+    import time
+
+    from harvester.store import db as store_module
+
+    db = tmp_path / "ccqm.duckdb"
+    with open_store(db):
+        pass
+    holder = hold(db, 1.5)
+    started = time.monotonic()
+    with open_store(db) as store:  # waits for the holder to finish, then works
+        assert store.schema_version() == SCHEMA_VERSION
+    assert 0.5 < time.monotonic() - started < 10
+    holder.wait()
+
+    holder = hold(db, 30)
     try:
-        assert holder.stdout.readline().strip() == "held"
+        store_module.LOCK_WAIT_SECONDS, saved = 1.0, store_module.LOCK_WAIT_SECONDS
         with pytest.raises(StoreError) as err:
             with open_store(db):
                 pass
         assert str(db) in str(err.value) and "in use by another ccqm process" in str(err.value)
         assert "\n" not in str(err.value)
     finally:
+        store_module.LOCK_WAIT_SECONDS = saved
         holder.kill()
         holder.wait()
     with open_store(db) as store:  # nothing was lost

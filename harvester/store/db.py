@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import random
+import time
 import uuid
 import zlib
 from contextlib import contextmanager
@@ -28,6 +31,7 @@ from harvester.store import blobs
 from harvester.store.schema import MIGRATIONS, SCHEMA_VERSION
 from scoring.model import Classification, OrgScore, Override
 
+log = logging.getLogger("ccqm.store")
 # No extension is ever downloaded or loaded behind our back (a SQLite file given as --db would
 # otherwise make DuckDB fetch its sqlite extension over the network).
 DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
@@ -61,6 +65,37 @@ def check_usable(path: Path) -> None:
             raise StoreUnusableError(f"{what}; give --db a DuckDB file ccqm made, or a new path", path=str(path))
 
 
+LOCK_WAIT_SECONDS = 300.0  # how long a command waits its turn for a database another process holds
+SAY_WAITING_AFTER = 3.0
+
+
+def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A connection, waiting (bounded) while another ccqm process holds the file: a harvest holds it
+    a batch at a time and a rescore a second or two, so each gets its turn instead of failing."""
+    started, pause, said = time.monotonic(), 0.05, False
+    while True:
+        try:
+            if not read_only:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            return duckdb.connect(str(path), read_only=read_only, config=DUCKDB_CONFIG)
+        except duckdb.Error as exc:
+            message = str(exc).splitlines()[0]
+            if "lock" not in message.lower():
+                raise StoreError(message, path=str(path)) from None
+            waited = time.monotonic() - started
+            if waited >= LOCK_WAIT_SECONDS:
+                raise StoreError(f"still in use by another ccqm process after {waited:.0f} s; try again when it "
+                                 "finishes", path=str(path)) from None
+            if waited >= SAY_WAITING_AFTER and not said:
+                log.warning("%s: in use by another ccqm process (a harvest saving a batch, or a rescore); "
+                            "waiting for it, up to %.0f s", path, LOCK_WAIT_SECONDS)
+                said = True
+            time.sleep(pause + random.uniform(0, pause))
+            pause = min(pause * 1.5, 0.5)
+        except OSError as exc:
+            raise StoreError(exc.strerror or str(exc), path=str(path)) from None
+
+
 @contextmanager
 def open_store(path: str | Path, *, read_only: bool = False) -> Iterator["Store"]:
     """Open the database for one unit of work, migrating it first (unless read-only), and always
@@ -69,17 +104,7 @@ def open_store(path: str | Path, *, read_only: bool = False) -> Iterator["Store"
     check_usable(path)
     if read_only and not path.exists():
         raise StoreError("no database yet: run `ccqm crawl` or `ccqm demo` first", path=str(path))
-    try:
-        if not read_only:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(path), read_only=read_only, config=DUCKDB_CONFIG)
-    except duckdb.Error as exc:
-        message = str(exc).splitlines()[0]
-        if "lock" in message.lower():
-            message = "the database is in use by another ccqm process; try again when it finishes"
-        raise StoreError(message, path=str(path)) from None
-    except OSError as exc:
-        raise StoreError(exc.strerror or str(exc), path=str(path)) from None
+    con = _connect(path, read_only)
     store = Store(con, path)
     try:
         if not read_only:
