@@ -105,13 +105,13 @@ def _save_events(store, spec: SourceSpec, events: list, run_id: str, outcome: So
 
 
 def _save_each(store, spec: SourceSpec, events: list, run_id: str, outcome: SourceOutcome, now) -> None:
+    outcome.counts.update(store.save_items([e for e in events if isinstance(e, Item)], now))
+    seen = [item_id(e.platform, e.native_id) for e in events if isinstance(e, Seen)]
+    if seen:
+        store.mark_seen_many(seen, now)
+        outcome.counts["unchanged"] += len(seen)
     for event in events:
-        if isinstance(event, Item):
-            outcome.counts[store.save_item(event, now)] += 1
-        elif isinstance(event, Seen):
-            store.mark_seen(item_id(event.platform, event.native_id), now)
-            outcome.counts["unchanged"] += 1
-        elif isinstance(event, Gone):
+        if isinstance(event, Gone):
             if store.mark_gone(item_id(event.platform, event.native_id), now):
                 outcome.counts["gone"] += 1
         elif isinstance(event, Problem):
