@@ -308,8 +308,9 @@ def runs(ctx: click.Context, limit: int, as_json: bool) -> None:
         totals = ", ".join(f"{n} {k}" for k, n in sorted(run["counts"].items())) or "nothing"
         click.echo(f"{run['id']}  {run['started_at']:%Y-%m-%d %H:%M} UTC  {run['status']:<11} {took:<24} {totals}")
         for src in run["sources"]:
-            if src["status"] != "ok":
-                click.echo(visible(f"    {src['status']}: {src['source_id']} ({src['new']} new, {src['failed']} failed)"))
+            if src["status"] != "ok" or src["refused"]:
+                click.echo(visible(f"    {src['status']}: {src['source_id']} ({src['new']} new, {src['failed']} failed, "
+                                   f"{src['refused'] or 0} refused)"))
         for err in run["errors"][:5]:
             click.echo(visible(f"    error: {err['message']}"))
         if len(run["errors"]) > 5:

@@ -5,6 +5,7 @@ A collector yields, for one source, any number of:
   Seen        an item already stored that is still there, unchanged (a 304, a known post id)
   Gone        an item that now answers 404/410: kept as evidence, marked gone
   Problem     one URL failed; the source goes on
+  Refused     one URL was not fetched on purpose (robots.txt, address policy, scope)
 and last one `NextCursor`, saved only after everything before it is committed and the source
 succeeded. A long source may also yield `Checkpoint`s: progress that is safe to keep even if the
 run is cut off (a crawl's remembered links), saved with the batch they follow.
@@ -153,6 +154,15 @@ class Gone:
 class Problem:
     url: str
     error: Exception
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A URL not fetched on purpose (robots.txt, the address policy, off the site): logged as it
+    happens and counted, so the dossier's coverage says what could not be collected."""
+
+    url: str
+    reason: str
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ class SourceFacts:
     last_success: dt.datetime | None
     last_error: str | None
     collectable: bool  # ccqm has a collector for the platform
+    refused: int = 0  # URLs not collected on purpose in the last run
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def source_view(s: SourceFacts) -> SourceView:
     else:
         status, problem = ("ok" if s.last_success else "not collected yet"), None
     return SourceView(platform=s.platform, locator=s.locator, items=s.items, last_success=_stamp(s.last_success),
-                      status=status, problem=problem)
+                      status=status, problem=problem, refused=s.refused)
 
 
 def dossier_page(org: OrgFacts, score: OrgScore, changes: list[str], items: list[StoredEvidence],

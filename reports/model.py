@@ -84,6 +84,7 @@ class SourceView:
     last_success: str
     status: str
     problem: str | None
+    refused: int = 0  # URLs not collected on purpose in the last run: coverage, not absence
 
 
 @dataclass(frozen=True)

@@ -103,3 +103,13 @@ def test_an_edited_page_keeps_both_versions_and_a_deleted_one_stays_as_evidence(
         text, gone_at = store.con.execute("SELECT text, gone_at FROM items WHERE url = ?",
                                           [world.sites["castlegate"] + "/careers/warehouse-operative/"]).fetchone()
         assert gone_at is not None and "warehouse" in text.lower()
+
+
+def test_refusals_are_counted_and_shown_as_coverage(harvested):
+    with open_store(harvested.settings.db_path, read_only=True) as store:
+        refused = dict(store.con.execute("SELECT source_id, refused FROM run_sources WHERE refused > 0").fetchall())
+    assert refused, "robots.txt denials in the demo world were not counted"
+    source_id = next(iter(refused))
+    org_id = source_id.split("/")[0]
+    dossier = (harvested.result.index.parent / f"{org_id}.html").read_text(encoding="utf-8")
+    assert "not collected on purpose in the last run" in dossier

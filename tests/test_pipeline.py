@@ -243,3 +243,31 @@ def test_a_platform_without_a_collector_is_skipped_and_recorded(tmp_path, monkey
     assert query(settings, "SELECT count(*) FROM run_errors") == [(0,)]
     assert query(settings, "SELECT last_attempt, last_error FROM sources WHERE id = ?", [facebook_id]) == [
         (None, None)]
+
+
+def test_a_source_stops_at_its_time_budget_and_keeps_what_it_had(tmp_path, monkeypatch):
+    import dataclasses
+    import time
+
+    settings = make_settings(tmp_path, ONE_ORG)
+    settings = dataclasses.replace(settings, harvest=dataclasses.replace(settings.harvest, site_budget_seconds=0.3))
+    pulled = []
+
+    def collect(request):  # an endless, slow site
+        from harvester.items import Checkpoint
+
+        for n in range(1000):
+            time.sleep(0.05)
+            pulled.append(n)
+            yield page(request.source, n)
+            yield Checkpoint({"resume_after": n})
+
+    use_collectors(monkeypatch, {"website": collect})
+    started = time.monotonic()
+    report = harvest(settings, settings.organisations)
+    assert time.monotonic() - started < 3
+    (outcome,) = report.outcomes
+    assert outcome.status == "partial" and "budget" in outcome.errors[-1]
+    assert outcome.counts["new"] == len(pulled) and 3 <= len(pulled) < 20
+    assert query(settings, "SELECT count(*) FROM items") == [(len(pulled),)]  # nothing fetched was lost
+    assert stored_cursor(settings, ALPHA_ID)["resume_after"] >= len(pulled) - 2  # the next run resumes

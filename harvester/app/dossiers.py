@@ -35,7 +35,7 @@ def stored_evidence(row: dict) -> StoredEvidence:
 def source_facts(store: Store, org_id: str) -> list[SourceFacts]:
     return [SourceFacts(platform=s["platform"], locator=s["locator"], items=s["items_total"] or 0,
                         last_success=s["last_success"], last_error=s["last_error"],
-                        collectable=collector_for(s["platform"]) is not None)
+                        collectable=collector_for(s["platform"]) is not None, refused=s["refused"] or 0)
             for s in store.source_status(org_id)]
 
 

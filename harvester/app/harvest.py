@@ -32,7 +32,7 @@ from typing import Callable
 from harvester.collectors import CollectRequest, collector_for
 from harvester.errors import BusyError, CcqmError
 from harvester.web.client import Http, build_client
-from harvester.items import Checkpoint, Gone, Item, NextCursor, Problem, Seen, item_id, utcnow
+from harvester.items import Checkpoint, Gone, Item, NextCursor, Problem, Refused, Seen, item_id, utcnow, visible
 from harvester.config.registry import Organisation, SourceSpec
 from harvester.config.settings import Settings
 from harvester.store.db import open_store
@@ -145,6 +145,9 @@ def harvest_source(settings: Settings, spec: SourceSpec, http: Http, session, ru
                 next_cursor = event.value
             elif isinstance(event, Checkpoint):
                 checkpoint = event.value
+            elif isinstance(event, Refused):  # logged and counted now, not when the site ends
+                outcome.counts["refused"] += 1
+                log.info("refused %s: %s", visible(event.url), visible(event.reason))
             else:
                 events.append(event)
             limits = settings.harvest
@@ -156,6 +159,12 @@ def harvest_source(settings: Settings, spec: SourceSpec, http: Http, session, ru
                 events, saved_at, checkpoint = [], time.monotonic(), None
             if stop is not None and stop.is_set():
                 outcome.status = "interrupted"
+                break
+            if time.monotonic() - started > settings.harvest.site_budget_seconds:
+                budget = settings.harvest.site_budget_seconds
+                outcome.errors.append(f"{spec.id}: stopped at its {budget:g} s budget; the rest waits for the next run")
+                outcome.counts["refused"] += 1
+                log.warning("%s", outcome.errors[-1])
                 break
     except CcqmError as exc:
         failure = exc

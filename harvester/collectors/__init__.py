@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Protocol
 
 from harvester.web.client import Http
-from harvester.items import Checkpoint, Gone, Item, NextCursor, Problem, Seen
+from harvester.items import Checkpoint, Gone, Item, NextCursor, Problem, Refused, Seen
 from harvester.config.registry import SourceSpec
 from harvester.config.settings import Settings
 
-Event = Item | Seen | Gone | Problem | NextCursor | Checkpoint
+Event = Item | Seen | Gone | Problem | Refused | NextCursor | Checkpoint
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 from lxml import etree
 
 from harvester.collectors import CollectRequest, Event
-from harvester.errors import ContentError, FetchError, RobotsDeniedError
+from harvester.errors import BlockedURLError, ContentError, FetchError, RobotsDeniedError
 from harvester.web.extract import parse_html, parse_pdf
 from harvester.web.client import Response
-from harvester.items import Checkpoint, Gone, Item, NextCursor, Problem, Seen, Snapshot, tags_scheme
+from harvester.items import Checkpoint, Gone, Item, NextCursor, Problem, Refused, Seen, Snapshot, tags_scheme
 from harvester.web.urls import canonical, in_scope, worth_fetching
 
 EVIDENCE_WORDS = ("ccqm", "cohesion", "equality", "equalities", "diversity", "inclusion", "inclusive", "pledge",
@@ -157,7 +157,10 @@ def collect(req: CollectRequest) -> Iterator[Event]:
     while frontier and fetched < limits.max_pages_per_site:
         _, depth, _, asked = heapq.heappop(frontier)
         url = aliases.get(asked, asked)  # a page is known, asked for and kept under its final URL
-        if url in done or not http.robots.allowed(url):
+        if url in done:
+            continue
+        if not http.robots.allowed(url):
+            yield Refused(url, "disallowed by robots.txt")
             continue
         done.add(url)
         etag, modified = req.validators.get(url, (None, None))
@@ -169,7 +172,10 @@ def collect(req: CollectRequest) -> Iterator[Event]:
         fetched += 1
         try:
             response = http.get(url, headers=headers)
-        except RobotsDeniedError:
+        except (RobotsDeniedError, BlockedURLError) as exc:  # a redirect into a disallowed or private place
+            if url == start:
+                raise
+            yield Refused(url, str(exc).split(": ", 1)[-1])
             continue
         except FetchError as exc:
             if asked == start:  # no home page, no crawl: the source fails, stored evidence stays
@@ -179,6 +185,7 @@ def collect(req: CollectRequest) -> Iterator[Event]:
         final = canonical(response.url) or url
         if final != url:
             if not in_scope(final, start):
+                yield Refused(url, f"redirects off the site, to {final}")
                 continue
             aliases[asked] = aliases[url] = final
             if final in done and response.status != 304:

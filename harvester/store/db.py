@@ -366,7 +366,7 @@ class Store:
         for run in runs:
             run["counts"] = json.loads(run["counts"]) if run["counts"] else {}
             run["sources"] = _dicts(self.con.execute(
-                "SELECT source_id, org_id, status, new, changed, unchanged, gone, failed, seconds FROM run_sources "
+                "SELECT source_id, org_id, status, new, changed, unchanged, gone, failed, refused, seconds FROM run_sources "
                 "WHERE run_id = ? ORDER BY source_id", [run["id"]]))
             run["errors"] = _dicts(self.con.execute(
                 "SELECT org_id, source_id, url, error, message, occurred_at FROM run_errors WHERE run_id = ? "
@@ -376,9 +376,10 @@ class Store:
     def record_source_run(self, run_id: str, spec: SourceSpec, counts: dict[str, int], status: str,
                           seconds: float) -> None:
         self.con.execute(
-            "INSERT INTO run_sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO run_sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [run_id, spec.id, spec.org_id, counts.get("new", 0), counts.get("changed", 0),
-             counts.get("unchanged", 0), counts.get("gone", 0), counts.get("failed", 0), status, seconds])
+             counts.get("unchanged", 0), counts.get("gone", 0), counts.get("failed", 0), status, seconds,
+             counts.get("refused", 0)])
 
     def record_error(self, run_id: str, *, org_id: str | None, source_id: str | None, url: str | None,
                      error: Exception, now: dt.datetime) -> None:
@@ -389,8 +390,10 @@ class Store:
 
     def source_status(self, org_id: str) -> list[dict[str, Any]]:
         return _dicts(self.con.execute(
-            "SELECT id, platform, locator, last_attempt, last_success, last_error, last_error_at, items_total "
-            "FROM sources WHERE org_id = ? AND retired_at IS NULL ORDER BY platform, locator", [org_id]))
+            "SELECT s.id, s.platform, s.locator, s.last_attempt, s.last_success, s.last_error, s.last_error_at, "
+            "s.items_total, (SELECT r.refused FROM run_sources r JOIN runs u ON u.id = r.run_id "
+            "  WHERE r.source_id = s.id ORDER BY u.started_at DESC LIMIT 1) AS refused "
+            "FROM sources s WHERE s.org_id = ? AND s.retired_at IS NULL ORDER BY s.platform, s.locator", [org_id]))
 
     def last_harvest(self, org_id: str) -> dt.datetime | None:
         row = self.con.execute("SELECT max(last_success) FROM sources WHERE org_id = ? AND retired_at IS NULL",

@@ -59,5 +59,8 @@ MIGRATIONS: list[tuple[str, str]] = [
     INSERT INTO attributions SELECT id, org_id, 'own source', source_id, first_seen FROM items;
     CREATE INDEX attributions_org ON attributions (org_id);
     """),
+    ("refusals counted per source and run", """
+    ALTER TABLE run_sources ADD COLUMN refused INTEGER DEFAULT 0;
+    """),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
