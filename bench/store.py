@@ -18,11 +18,12 @@ sys.path.insert(0, str(ROOT))
 from harvester.app.harvest import SourceOutcome, _save_events  # noqa: E402
 from harvester.app.train import load_set  # noqa: E402
 from harvester.config.registry import Organisation, SourceSpec  # noqa: E402
+from harvester.config.settings import HarvestSettings  # noqa: E402
 from harvester.items import Item, Seen, Snapshot  # noqa: E402
 from harvester.store.db import open_store  # noqa: E402
 
 NOW = dt.datetime(2026, 11, 30, tzinfo=dt.timezone.utc)
-BATCH = 50
+BATCH = HarvestSettings().batch_items  # the harvest's own batch size
 
 
 def items(texts: list[str], start: int, count: int, spec: SourceSpec) -> list[Item]:
