@@ -199,11 +199,6 @@ class Store:
             "AND (i.etag IS NOT NULL OR i.last_modified IS NOT NULL)", [org_id]).fetchall()
         return {r[0]: (r[1], r[2]) for r in rows}
 
-    def known_native_ids(self, source_id: str) -> set[str]:
-        rows = self.con.execute("SELECT i.native_id FROM items i JOIN attributions a ON a.item_id = i.id "
-                                "WHERE a.source_id = ?", [source_id]).fetchall()
-        return {r[0] for r in rows}
-
     def save_checkpoint(self, source_id: str, value: dict) -> None:
         """Progress of a source still running, kept with the batch it follows."""
         self.con.execute("UPDATE sources SET cursor = ? WHERE id = ?", [json.dumps(value), source_id])
@@ -232,36 +227,7 @@ class Store:
 
         One item, one snapshot history, and an attribution per organisation: a page of a website
         two organisations share is evidence for both, each attribution saying how it was made."""
-        n = _naive(now)
-        row = self.con.execute("SELECT content_hash FROM items WHERE id = ?", [item.id]).fetchone()
-        others = self.con.execute("SELECT org_id FROM attributions WHERE item_id = ?", [item.id]).fetchall()
-        mine = any(o[0] == item.org_id for o in others)
-        outcome = "new" if row is None or not mine else ("unchanged" if row[0] == item.content_hash else "changed")
-        how = "own source" if not others or mine else "shared website" if item.platform == "website" else "shared source"
-        with self._tx():
-            if not mine:
-                self.con.execute("INSERT INTO attributions VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                                 [item.id, item.org_id, how, item.source_id, n])
-            if row is None:
-                self.con.execute(
-                    "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
-                    [item.id, item.org_id, item.source_id, item.platform, item.kind, item.native_id, item.url,
-                     item.author, item.title, item.text, _naive(item.published), n, n, n, item.content_hash,
-                     item.tags_scheme, item.etag, item.last_modified])
-            else:
-                self.con.execute(
-                    "UPDATE items SET url = ?, author = ?, title = ?, text = ?, published_at = coalesce(?, published_at), "
-                    "last_seen = ?, changed_at = CASE WHEN content_hash <> ? THEN ? ELSE changed_at END, "
-                    "content_hash = ?, tags_scheme = ?, gone_at = NULL, etag = ?, last_modified = ? WHERE id = ?",
-                    [item.url, item.author, item.title, item.text, _naive(item.published), n, item.content_hash, n,
-                     item.content_hash, item.tags_scheme, item.etag, item.last_modified, item.id])
-            snap = item.snapshot
-            if snap is not None:
-                self.con.execute(
-                    "INSERT INTO snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    [item.id, snap.hash, snap.url, _naive(snap.fetched_at), snap.status, snap.content_type,
-                     json.dumps(snap.headers), len(snap.body), zlib.compress(snap.body, 6)])
-        return outcome
+        return self.save_items([item], now)[0]
 
     def save_items(self, items: list[Item], now: dt.datetime) -> list[str]:
         """`save_item` for a batch, in a handful of statements whatever its size (a harvest's batches
@@ -308,9 +274,6 @@ class Store:
         if item_ids:
             self.con.execute("UPDATE items SET last_seen = ?, gone_at = NULL WHERE id IN (SELECT unnest(?))",
                              [_naive(now), item_ids])
-
-    def mark_seen(self, item_id: str, now: dt.datetime) -> None:
-        self.con.execute("UPDATE items SET last_seen = ?, gone_at = NULL WHERE id = ?", [_naive(now), item_id])
 
     def mark_gone(self, item_id: str, now: dt.datetime) -> bool:
         """Mark an item gone (its evidence is kept); True if it was known."""

@@ -2,10 +2,10 @@
 
 Organisations supply their own URLs, so every URL is untrusted. The client:
   - fetches only what the address policy (`web.guard`) allows: http(s) URLs whose host resolves
-    to public addresses only, or to a network in `http.allow_networks`. The check runs in a
-    transport that wraps whatever transport is used (so a transport passed in for tests keeps it),
-    on every redirect hop, and again when a connection opens, which goes to the address that
-    passed (so DNS rebinding cannot swap in a private address in between);
+    to public addresses only, or to a network in `http.allow_networks`. The check runs on every
+    redirect hop, and again when a connection opens, which goes to the address that passed (so DNS
+    rebinding cannot swap in a private address in between); a transport passed in (respx, tests)
+    is wrapped so that every request through it is checked too;
   - follows at most `max_redirects` redirects itself;
   - caps the body on the wire and after decompression, which it does itself, a bounded chunk at a
     time (httpx would inflate a gzip bomb whole before any cap could look), and cuts every socket
@@ -435,9 +435,10 @@ def build_client(settings: HttpSettings, harvest: HarvestSettings | None = None,
     """The safe client every collector uses. Tests pass a transport (respx) or a network backend,
     and a resolver; the address policy stays in front of either."""
     policy = AddressPolicy(parse_networks(settings.allow_networks), resolve or system_resolver)
-    inner = transport or PoolTransport(settings, policy, network_backend)
+    # Our pool checks every connection as it opens; a transport passed in gets the check per request.
+    guarded = GuardedTransport(transport, policy) if transport else PoolTransport(settings, policy, network_backend)
     client = httpx.Client(
-        transport=GuardedTransport(inner, policy),
+        transport=guarded,
         timeout=httpx.Timeout(settings.read_timeout_seconds, connect=settings.connect_timeout_seconds),
         follow_redirects=False,
         # Only encodings _Decoder can undo with a limit.
