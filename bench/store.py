@@ -39,7 +39,7 @@ def items(texts: list[str], start: int, count: int, spec: SourceSpec) -> list[It
 
 
 def save(db: Path, spec: SourceSpec, batch: list) -> None:
-    with open_store(db) as store:
+    with open_store(db, lean=True) as store:  # the harvest's own kind of session
         _save_events(store, spec, batch, "bench", SourceOutcome(source=spec, status="ok"))
 
 

@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import re
 from dataclasses import dataclass, field
+from typing import Callable
 from urllib.parse import urlsplit
 
 SCHEME_TAG = re.compile(r"(?<![\w@#])[@#]iccqm\b", re.IGNORECASE)
@@ -172,6 +173,12 @@ class NextCursor:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """Progress to keep even if the run stops before the source ends (it becomes the cursor then)."""
+    """Progress to keep even if the run stops before the source ends (it becomes the cursor then).
 
-    value: dict
+    `value` may be a function that builds it: the harvest calls it only when it saves a batch, so a
+    large site's progress is not copied after every few pages."""
+
+    value: dict | Callable[[], dict]
+
+    def resolve(self) -> dict:
+        return self.value() if callable(self.value) else self.value

@@ -4,14 +4,24 @@ Nothing here touches the network, the database, the filesystem or the clock: cal
 rubric as parsed data and `now` as a value, so every result can be recomputed and explained.
 """
 
-from scoring.classify import classify_text, classify_evidence
 from scoring.model import (
     CRITERIA, LEVELS, Award, Citation, Classification, CriterionResult, CriterionScore, Evidence,
     OrgScore, Override, SignalHit, StepStatus,
 )
 from scoring.rubric import Rubric, RubricError, parse_rubric
-from scoring.score import score_organisation
-from scoring.changes import describe_changes
+
+# The arithmetic (numpy) loads on first use: a harvest reads the rubric but never classifies.
+_LAZY = {"classify_text": "scoring.classify", "classify_evidence": "scoring.classify",
+         "score_organisation": "scoring.score", "describe_changes": "scoring.changes"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'scoring' has no attribute {name!r}")
+
 
 __all__ = [
     "CRITERIA", "LEVELS", "Award", "Citation", "Classification", "CriterionResult", "CriterionScore",

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from harvester.collectors import CollectRequest
-from harvester.collectors.website import collect
+from harvester.collectors.website import collect, remembered_links
 from harvester.config.registry import SourceSpec
 from harvester.config.settings import HarvestSettings, HttpSettings, Settings
 from harvester.items import Gone, Item, NextCursor, Problem, Seen
@@ -296,7 +296,7 @@ def test_links_and_sitemap_entries_on_another_host_are_never_fetched(site, other
     assert sorted(site.page_paths()) == ["/", "/local-news"]
     assert all(i.url.startswith(site.base + "/") for i in items(events))
     # nor is an off-site link remembered for the next run
-    remembered = [u for links in cursor_of(events)["links"].values() for u in links]
+    remembered = [u for links in remembered_links(cursor_of(events)).values() for u in links]
     assert remembered and all(u.startswith(site.base + "/") for u in remembered)
 
 

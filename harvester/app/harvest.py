@@ -84,7 +84,7 @@ class _Session:
     def __enter__(self):
         self.writer.lock.acquire()
         try:
-            self.ctx = open_store(self.writer.db_path)
+            self.ctx = open_store(self.writer.db_path, lean=True)
             return self.ctx.__enter__()
         except BaseException:
             self.writer.lock.release()
@@ -95,6 +95,17 @@ class _Session:
             return self.ctx.__exit__(*exc)
         finally:
             self.writer.lock.release()
+
+
+# A batch is also saved once its pages hold this much text and raw body: DuckDB needs several times a
+# batch's size while it writes it, and a site of large pages must not raise the harvest's peak memory.
+BATCH_MAX_BYTES = 3_000_000
+
+
+def _size(event) -> int:
+    if not isinstance(event, Item):
+        return 0
+    return len(event.text or "") + (len(event.snapshot.body) if event.snapshot is not None else 0)
 
 
 def _save_events(store, spec: SourceSpec, events: list, run_id: str, outcome: SourceOutcome) -> None:
@@ -138,25 +149,27 @@ def harvest_source(settings: Settings, spec: SourceSpec, http: Http, session, ru
         validators = store.page_validators(spec.org_id) if spec.platform == "website" else {}
     request = CollectRequest(source=spec, cursor=cursor, http=http, settings=settings, validators=validators)
     events: list = []
-    next_cursor, checkpoint, failure, saved_at = None, None, None, time.monotonic()
+    next_cursor, checkpoint, failure, saved_at, batch_bytes = None, None, None, time.monotonic(), 0
     try:
         for event in collector(request):
             if isinstance(event, NextCursor):
                 next_cursor = event.value
             elif isinstance(event, Checkpoint):
-                checkpoint = event.value
+                checkpoint = event
             elif isinstance(event, Refused):  # logged and counted now, not when the site ends
                 outcome.counts["refused"] += 1
                 log.info("refused %s: %s", visible(event.url), visible(event.reason))
             else:
                 events.append(event)
+                batch_bytes += _size(event)
             limits = settings.harvest
-            if len(events) >= limits.batch_items or (events and time.monotonic() - saved_at >= limits.batch_seconds):
+            if (len(events) >= limits.batch_items or batch_bytes >= BATCH_MAX_BYTES
+                    or (events and time.monotonic() - saved_at >= limits.batch_seconds)):
                 with session() as store:
                     _save_events(store, spec, events, run_id, outcome)
                     if checkpoint is not None:
-                        store.save_checkpoint(spec.id, checkpoint)
-                events, saved_at, checkpoint = [], time.monotonic(), None
+                        store.save_checkpoint(spec.id, checkpoint.resolve())
+                events, saved_at, checkpoint, batch_bytes = [], time.monotonic(), None, 0
             if stop is not None and stop.is_set():
                 outcome.status = "interrupted"
                 break
@@ -176,7 +189,7 @@ def harvest_source(settings: Settings, spec: SourceSpec, http: Http, session, ru
     with session() as store:
         _save_events(store, spec, events, run_id, outcome)
         if checkpoint is not None and failure is None and next_cursor is None:
-            store.save_checkpoint(spec.id, checkpoint)  # stopped mid-source: resume from here
+            store.save_checkpoint(spec.id, checkpoint.resolve())  # stopped mid-source: resume from here
         now = utcnow()
         if failure is not None:
             message = str(failure).splitlines()[0] if str(failure) else type(failure).__name__

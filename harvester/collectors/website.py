@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import heapq
 import itertools
+import sys
 from typing import Iterator
 from urllib.parse import urlsplit
 
@@ -30,6 +31,7 @@ EVIDENCE_WORDS = ("ccqm", "cohesion", "equality", "equalities", "diversity", "in
                   "survey", "objectives", "belonging", "faith", "about", "story", "stories", "update")
 NOISE_WORDS = ("login", "cart", "basket", "checkout", "account", "search", "calendar", "tag/", "page/", "print")
 MAX_SITEMAP_URLS = 5000
+MAX_LINKS_KEPT = 200  # per page, in the cursor: how an unchanged (304) page's links are followed again
 CHECKPOINT_PAGES = 10
 
 
@@ -122,7 +124,7 @@ def _sitemap_urls(req: CollectRequest, start: str) -> Iterator[str | Problem]:
 def collect(req: CollectRequest) -> Iterator[Event]:
     http, limits = req.http, req.settings.harvest
     start = canonical(req.source.locator)
-    links_memory: dict[str, list[str]] = dict(req.cursor.get("links", {}))
+    links_memory = remembered_links(req.cursor)
     new_links: dict[str, list[str]] = {}
     counter = itertools.count()
     frontier: list[tuple[float, int, int, str]] = []
@@ -136,6 +138,7 @@ def collect(req: CollectRequest) -> Iterator[Event]:
         rank = priority(url, anchor, depth)
         if url in queued and queued[url] >= rank:
             return
+        url = sys.intern(url)  # one copy of each URL, however many pages link to it
         queued[url] = rank
         heapq.heappush(frontier, (-rank, depth, next(counter), url))
 
@@ -208,9 +211,28 @@ def collect(req: CollectRequest) -> Iterator[Event]:
                 continue
             if item is not None:
                 yield item
-            new_links[final] = [link for link, _ in links if in_scope(link, start)][:500]
+            new_links[final] = [sys.intern(link) for link, _ in links if in_scope(link, start)][:MAX_LINKS_KEPT]
         for link, anchor in links:
             push(link, anchor, depth + 1)
         if fetched % CHECKPOINT_PAGES == 0:  # if the run is cut off, the next one resumes from these links
-            yield Checkpoint({"links": {**links_memory, **new_links}, "aliases": aliases, "pages_fetched": fetched})
-    yield NextCursor({"links": new_links, "aliases": aliases, "pages_fetched": fetched})
+            yield Checkpoint(lambda: {"link_graph": link_graph({**links_memory, **new_links}),
+                                      "aliases": dict(aliases), "pages_fetched": fetched})
+    yield NextCursor({"link_graph": link_graph(new_links), "aliases": aliases, "pages_fetched": fetched})
+
+
+def link_graph(links: dict[str, list[str]]) -> dict:
+    """The pages' links for the cursor, each URL written once: a site's pages mostly link to the same
+    few hundred URLs, so this is a fraction of the size of a page -> links map (10,000 pages: about
+    1 MB, not 5), and saving it with every batch stays cheap."""
+    index: dict[str, int] = {}
+    pages = [[index.setdefault(page, len(index)), [index.setdefault(link, len(index)) for link in targets]]
+             for page, targets in links.items()]
+    return {"urls": list(index), "pages": pages}
+
+
+def remembered_links(cursor: dict) -> dict[str, list[str]]:
+    """Each page's links from a saved cursor (or from the older cursor form, a plain map)."""
+    if "link_graph" not in cursor:
+        return {page: [sys.intern(u) for u in links] for page, links in cursor.get("links", {}).items()}
+    urls = [sys.intern(u) for u in cursor["link_graph"]["urls"]]
+    return {urls[page]: [urls[n] for n in targets] for page, targets in cursor["link_graph"]["pages"]}

@@ -69,7 +69,7 @@ class HarvestSettings:
     concurrency: int = _limit(4, 1, 256)  # organisations harvested at once
     max_posts_per_source: int = _limit(400, 1)
     site_budget_seconds: float = _limit(900.0, above=True)  # one source's wall time in a run; the rest waits
-    batch_items: int = _limit(200, 1)  # what a source yields is committed every this many events ...
+    batch_items: int = _limit(500, 1)  # what a source yields is committed every this many events ...
     batch_seconds: float = _limit(5.0, above=True)  # ... or this often, whichever comes first
 
 
