@@ -271,3 +271,25 @@ def test_a_source_stops_at_its_time_budget_and_keeps_what_it_had(tmp_path, monke
     assert outcome.counts["new"] == len(pulled) and 3 <= len(pulled) < 20
     assert query(settings, "SELECT count(*) FROM items") == [(len(pulled),)]  # nothing fetched was lost
     assert stored_cursor(settings, ALPHA_ID)["resume_after"] >= len(pulled) - 2  # the next run resumes
+
+
+def test_a_site_of_large_pages_is_saved_as_it_goes_not_held_until_the_end(tmp_path, monkeypatch):
+    """Memory stays bounded whatever the pages weigh: a batch is saved once it holds 3 MB."""
+    import dataclasses
+
+    settings = make_settings(tmp_path, ONE_ORG)
+    settings = dataclasses.replace(settings, harvest=dataclasses.replace(settings.harvest, batch_items=10_000,
+                                                                         batch_seconds=3600.0))
+    stored_while_crawling = []
+
+    def collect(request):  # 40 pages of 400 kB each: 16 MB if held to the end
+        for n in range(40):
+            if n == 39:
+                stored_while_crawling.append(query(settings, "SELECT count(*) FROM items")[0][0])
+            item = page(request.source, n)
+            yield dataclasses.replace(item, text=item.text + " word" * 80_000)
+
+    use_collectors(monkeypatch, {"website": collect})
+    harvest(settings, settings.organisations)
+    assert stored_while_crawling[0] >= 30  # saved in batches of about 3 MB while the crawl went on
+    assert query(settings, "SELECT count(*) FROM items") == [(40,)]
