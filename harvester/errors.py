@@ -110,8 +110,11 @@ class RedirectError(FetchError):
 class HTTPStatusError(FetchError):
     """The server answered with a status we treat as failure; 5xx and 429 are retried."""
 
-    def __init__(self, message: str, *, url: str, status: int, retry_after: float | None = None):
-        self.status, self.retry_after = status, retry_after
+    def __init__(self, message: str, *, url: str, status: int, retry_after: float | None = None,
+                 body: bytes = b"", headers: dict[str, str] | None = None):
+        # The answer's body (first 64 kB) and headers: APIs explain their refusals there (Graph
+        # error codes, X's credit and rate-limit headers). Never shown as is: parse, then print.
+        self.status, self.retry_after, self.body, self.headers = status, retry_after, body[:65536], headers or {}
         self.retryable = status >= 500 or status == 429
         super().__init__(message, url=url)
 
@@ -136,6 +139,11 @@ class CollectorError(CcqmError):
     def __init__(self, message: str, *, source: str, url: str | None = None):
         self.source, self.url = source, url
         super().__init__(f"{source}: {url + ': ' if url else ''}{message}")
+
+
+class NotConnected(CcqmError):
+    """A source needs a credential that is not set (a Page token, a bearer token): it is skipped,
+    not failed, and the run says which environment variable would connect it."""
 
 
 class StoreError(CcqmError):

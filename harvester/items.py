@@ -116,16 +116,19 @@ class Item:
     title: str
     text: str
     published: dt.datetime | None = None
-    author: str | None = None
+    author: str | None = None  # the author's handle as the platform shows it
     tags_scheme: bool = False
     snapshot: Snapshot | None = None
     # Conditional-request validators kept with the page so the next run can ask "changed?".
     etag: str | None = None
     last_modified: str | None = None
+    # The author's platform user id (Mastodon account id, Bluesky DID, Facebook/Instagram/X id): a
+    # renamed handle keeps its attribution.
+    author_id: str | None = None
 
     def __post_init__(self) -> None:
         """The one sanitising step at the edge: every collector's items pass through it."""
-        for name in ("title", "text", "author", "etag", "last_modified"):
+        for name in ("title", "text", "author", "etag", "last_modified", "author_id"):
             object.__setattr__(self, name, strip_controls(getattr(self, name)))
         object.__setattr__(self, "url", safe_url(self.url))
 

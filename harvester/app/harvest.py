@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from harvester.collectors import CollectRequest, collector_for
-from harvester.errors import BusyError, CcqmError
+from harvester.errors import BusyError, CcqmError, NotConnected
 from harvester.web.client import Http, build_client
 from harvester.items import Checkpoint, Gone, Item, NextCursor, Problem, Refused, Seen, item_id, utcnow, visible
 from harvester.config.registry import Organisation, SourceSpec
@@ -179,6 +179,9 @@ def harvest_source(settings: Settings, spec: SourceSpec, http: Http, session, ru
                 outcome.counts["refused"] += 1
                 log.warning("%s", outcome.errors[-1])
                 break
+    except NotConnected as exc:  # no credential for it: skipped, like a platform ccqm does not collect
+        outcome.status = "skipped"
+        outcome.errors.append(f"not collected: {exc}")
     except CcqmError as exc:
         failure = exc
     except Exception as exc:  # a bug or an answer no parser expected: this source fails, the run goes on
@@ -202,6 +205,8 @@ def harvest_source(settings: Settings, spec: SourceSpec, http: Http, session, ru
             store.finish_source(spec, cursor=None, error=message, now=now)
         elif outcome.status == "interrupted":  # what was saved stays; the cursor waits for a whole run
             store.note_attempt(spec, now)
+        elif outcome.status == "skipped":
+            pass
         else:
             if outcome.errors:
                 outcome.status = "partial"

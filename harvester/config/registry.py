@@ -20,6 +20,9 @@ from harvester.errors import ConfigError
 KINDS = ("school", "charity", "faith", "business", "public", "community", "other")
 # Platforms a registry may name. Those without a collector yet are listed as "not collected".
 SOCIAL_PLATFORMS = ("mastodon", "bluesky", "youtube", "facebook", "instagram", "x", "threads", "linkedin")
+# The owner of the scheme's own sources (mentions and tags of @iCCQM): not an organisation, and not a
+# valid organisation id, so no registry entry can take it.
+SCHEME = "_scheme"
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 _FIELDS = {"id", "name", "kind", "registered", "step", "website", "feeds", "social", "notes"}
 

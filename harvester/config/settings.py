@@ -78,7 +78,26 @@ class PlatformSettings:
     """API base URLs: real services by default; the demo and tests point them at 127.0.0.1."""
 
     bluesky_appview_url: str = "https://public.api.bsky.app"
+    bluesky_pds_url: str = "https://bsky.social"  # sessions and searchPosts (needs a login)
     youtube_feed_url: str = "https://www.youtube.com/feeds/videos.xml"
+    graph_api_url: str = "https://graph.facebook.com/v21.0"  # Facebook and Instagram
+    x_api_url: str = "https://api.x.com"
+
+
+@dataclass(frozen=True)
+class SchemeSettings:
+    """The scheme's own accounts and tags: posts that mention or tag them are collected for the whole
+    scheme and attributed to organisations by their authors' handles. Credentials come only from
+    the environment: BLUESKY_HANDLE + BLUESKY_APP_PASSWORD, META_PAGE_TOKEN, X_BEARER_TOKEN."""
+
+    tags: tuple[str, ...] = ("iCCQM",)
+    mastodon_servers: tuple[str, ...] = ("https://mastodon.social",)  # tag timelines read on each
+    bluesky_handle: str = "iccqm.bsky.social"  # searchPosts mentions=
+    facebook_page_id: str = ""  # /{page-id}/tagged, read with META_PAGE_TOKEN
+    instagram_user_id: str = ""  # /{ig-user-id}/tags and mentioned_media, with META_PAGE_TOKEN
+    instagram_hashtag_search: int = _limit(0, 0, 1)  # 1 where the deployment has Instagram Public Content Access
+    x_user_id: str = ""  # /2/users/{id}/mentions; X is paid per post read, so off unless X_BEARER_TOKEN is set
+    x_max_posts_per_run: int = _limit(200, 0)
 
 
 @dataclass(frozen=True)
@@ -102,6 +121,7 @@ SECTIONS: dict[str, type] = {
     "http": HttpSettings,
     "harvest": HarvestSettings,
     "platforms": PlatformSettings,
+    "scheme": SchemeSettings,
     "schedule": ScheduleSettings,
     "paths": PathSettings,
 }
@@ -127,6 +147,7 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     harvest: HarvestSettings = field(default_factory=HarvestSettings)
     platforms: PlatformSettings = field(default_factory=PlatformSettings)
+    scheme: SchemeSettings = field(default_factory=SchemeSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     organisations: tuple[Organisation, ...] = ()
     rubric: Rubric | None = None

@@ -168,7 +168,8 @@ class Http:
         response = self.get(url, params=params, headers={"Accept": "application/json", **(headers or {})},
                             robots=False)
         if response.status >= 400:
-            raise HTTPStatusError(f"HTTP {response.status}", url=response.url, status=response.status)
+            raise HTTPStatusError(f"HTTP {response.status}", url=response.url, status=response.status,
+                                  body=response.body, headers=response.headers)
         try:
             return json.loads(response.body), response
         except ValueError as exc:
@@ -234,9 +235,11 @@ class Http:
             _request.deadline = None
         if status in (429,) or status >= 500:
             raise HTTPStatusError(f"HTTP {status}", url=url, status=status,
-                                  retry_after=_retry_after(resp_headers.get("retry-after")))
+                                  retry_after=_retry_after(resp_headers.get("retry-after")),
+                                  body=b"".join(chunks), headers=resp_headers)
         if status >= 400 and status not in (404, 410):
-            raise HTTPStatusError(f"HTTP {status}", url=url, status=status)
+            raise HTTPStatusError(f"HTTP {status}", url=url, status=status, body=b"".join(chunks),
+                                  headers=resp_headers)
         return Response(url=url, status=status, headers=resp_headers, body=b"".join(chunks), fetched_at=utcnow())
 
 
