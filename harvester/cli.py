@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 from contextlib import contextmanager
@@ -130,7 +131,8 @@ def crawl(ctx: click.Context, orgs: tuple[str, ...]) -> None:
     settings = _settings(ctx)
     with _errors():
         chosen = settings.select(orgs)
-        report = harvest(settings, chosen, on_source=_progress(sum(len(o.sources) for o in chosen), "harvesting"))
+        report = harvest(settings, chosen, on_source=_progress(sum(len(o.sources) for o in chosen), "harvesting"),
+                         scheme=not orgs)  # all organisations: the scheme's mentions and tags too
     _print_harvest(report)
     if report.interrupted:
         _say(InterruptedRun(f"harvest {report.run_id} was stopped; what was fetched is saved and the next run "
@@ -233,13 +235,15 @@ def override(ctx: click.Context, org: str, item: str, include: str | None, exclu
     click.echo("run `ccqm rescore` to apply")
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def orgs(ctx: click.Context, as_json: bool) -> None:
     """Registered organisations, last harvest, current levels."""
     from harvester.app.status import org_status
 
+    if ctx.invoked_subcommand is not None:
+        return
     settings = _settings(ctx)
     with _errors():
         rows = org_status(settings)
@@ -250,6 +254,69 @@ def orgs(ctx: click.Context, as_json: bool) -> None:
         levels = " ".join(f"{k}={v}" for k, v in r["levels"].items()) or "not scored"
         harvested = r["last_harvest"].strftime("%Y-%m-%d %H:%M UTC") if r["last_harvest"] else "never"
         click.echo(f"{r['id']:<28} {r['kind']:<9} harvested {harvested:<20} {r['award'] or 'no award':<9} {levels}")
+
+
+@orgs.command("unattributed")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def orgs_unattributed(ctx: click.Context, as_json: bool) -> None:
+    """Posts mentioning or tagging the scheme whose authors no organisation owns yet."""
+    from harvester.app.handles import unattributed
+
+    settings = _settings(ctx)
+    with _errors():
+        rows = unattributed(settings)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        click.echo("no unattributed posts")
+    for r in rows:
+        when = (r["published_at"] or r["first_seen"]).strftime("%Y-%m-%d")
+        click.echo(visible(f"{when} {r['platform']:<9} {r['author'] or '(author hidden)':<28} {r['url'] or r['id']}"))
+
+
+@orgs.command("link")
+@click.argument("handle")
+@click.argument("org")
+@click.option("--platform", default=None, help="The handle's platform, when its form does not say.")
+@click.option("--by", default=lambda: os.environ.get("USER", "validator"), show_default="$USER",
+              help="Who decided (kept with the link).")
+@click.pass_context
+def orgs_link(ctx: click.Context, handle: str, org: str, platform: str | None, by: str) -> None:
+    """Attach HANDLE (and its posts) to organisation ORG."""
+    from harvester.app.handles import link
+
+    settings = _settings(ctx)
+    with _errors():
+        platform, count = link(settings, handle, org, platform=platform, by=by)
+    click.echo(visible(f"{platform} {handle} is now {org}'s; {count} stored post(s) attributed. "
+                       "Run `ccqm rescore` to apply"))
+
+
+@main.group()
+def evidence() -> None:
+    """Evidence no collector reaches, added by a validator."""
+
+
+@evidence.command("add")
+@click.argument("org")
+@click.argument("url")
+@click.option("--note", default="", help="Why it is evidence (kept with it).")
+@click.option("--by", default=lambda: os.environ.get("USER", "validator"), show_default="$USER",
+              help="Who added it.")
+@click.pass_context
+def evidence_add(ctx: click.Context, org: str, url: str, note: str, by: str) -> None:
+    """Fetch URL (a LinkedIn or Threads post, a news article) and keep it as ORG's evidence.
+
+    Fetched once through the same safe client as the harvest (address policy, robots.txt, size
+    caps) and stored with its snapshot. `ccqm rescore ORG` then scores it."""
+    from harvester.app.evidence import add_evidence
+
+    settings = _settings(ctx)
+    with _errors():
+        item, outcome = add_evidence(settings, org, url, note=note, by=by)
+    click.echo(visible(f"{url}: {outcome} evidence for {org} (item {item}). Run `ccqm rescore {org}` to apply"))
 
 
 @main.command()

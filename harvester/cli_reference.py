@@ -17,18 +17,22 @@ START, END = "<!-- cli-reference:start -->", "<!-- cli-reference:end -->"
 
 
 def reference() -> str:
-    """Each command's `--help`, as the terminal shows it at 100 columns."""
+    """Each command's `--help` (and each subcommand's), as the terminal shows it at 100 columns."""
     parts = []
     settings = {**main.context_settings, "terminal_width": 100, "max_content_width": 100}
+
+    def add(command: click.Command, ctx: click.Context, path: str) -> None:
+        parts.append(f"### `{path}`\n\n```text\n{command.get_help(ctx)}\n```\n")
+        for name in sorted(getattr(command, "commands", {})) if command is not main else []:
+            sub = command.commands[name]
+            with click.Context(sub, info_name=name, parent=ctx) as child:
+                add(sub, child, f"{path} {name}")
+
     with click.Context(main, info_name="ccqm", **settings) as top:
-        for name in [None] + sorted(main.commands):
-            if name is None:
-                path, text = "ccqm", main.get_help(top)
-            else:
-                path = f"ccqm {name}"
-                with click.Context(main.commands[name], info_name=name, parent=top) as ctx:
-                    text = main.commands[name].get_help(ctx)
-            parts.append(f"### `{path}`\n\n```text\n{text}\n```\n")
+        add(main, top, "ccqm")
+        for name in sorted(main.commands):
+            with click.Context(main.commands[name], info_name=name, parent=top) as ctx:
+                add(main.commands[name], ctx, f"ccqm {name}")
     return "\n".join(parts)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from reports.model import (
     CitationView, CriterionCard, DossierPage, EvidenceView, IndexPage, IndexRow, OverrideView, SourceView, StepView,
+    UnattributedPost,
 )
 from reports.snippet import highlight, safe_href
 from reports.timeline import build_timeline
@@ -63,6 +64,11 @@ class CriterionInfo:
 
 def _date(value: dt.datetime | None) -> str:
     return value.strftime("%d %b %Y") if value else "—"
+
+
+def _shorten(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[:width].rsplit(" ", 1)[0] + " …"
 
 
 def _stamp(value: dt.datetime | None) -> str:
@@ -137,5 +143,14 @@ def index_row(org: OrgFacts, score: OrgScore | None, criteria: tuple[str, ...], 
                     problems=problems)
 
 
-def index_page(rows: list[IndexRow], criteria: tuple[str, ...], now: dt.datetime) -> IndexPage:
-    return IndexPage(title="CCQM validation dossiers", generated_at=_stamp(now), criteria=criteria, rows=tuple(rows))
+def index_page(rows: list[IndexRow], criteria: tuple[str, ...], now: dt.datetime,
+               unattributed: list[dict] = ()) -> IndexPage:
+    """The index; `unattributed` are the scheme's posts by unknown authors (store rows: platform,
+    author, url, text, published_at, first_seen), shown so a validator can link their authors."""
+    posts = tuple(UnattributedPost(platform=r["platform"], author=r.get("author") or "(author hidden)",
+                                   url=safe_href(r.get("url")) or "",
+                                   date=_date(r.get("published_at") or r.get("first_seen")),
+                                   excerpt=_shorten(r.get("text") or "", 200))
+                  for r in unattributed)
+    return IndexPage(title="CCQM validation dossiers", generated_at=_stamp(now), criteria=criteria, rows=tuple(rows),
+                     unattributed=posts)

@@ -133,8 +133,20 @@ class IndexRow:
 
 
 @dataclass(frozen=True)
+class UnattributedPost:
+    """A post that mentions or tags the scheme, by an author no organisation owns yet."""
+
+    platform: str
+    author: str  # the handle as the platform shows it, or "(author hidden)"
+    url: str  # empty when the post has no link we may show
+    date: str
+    excerpt: str
+
+
+@dataclass(frozen=True)
 class IndexPage:
     title: str
     generated_at: str
     criteria: tuple[str, ...]
     rows: tuple[IndexRow, ...]
+    unattributed: tuple[UnattributedPost, ...] = ()

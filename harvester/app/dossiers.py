@@ -64,8 +64,9 @@ def write_dossiers(settings: Settings, orgs: tuple[Organisation, ...], out_dir: 
                 page = dossier_page(org_facts(org), score, changes, [stored_evidence(r) for r in item_rows], classes,
                                     sources, store.overrides_for(org.id), infos, rubric.label_threshold, last, now)
                 _write(out_dir / f"{org.id}.html", render_dossier(page))
+        unattributed = store.unattributed()
     path = out_dir / "index.html"
-    _write(path, render_index(index_page(rows, labels, now)))
+    _write(path, render_index(index_page(rows, labels, now, unattributed)))
     return path
 
 

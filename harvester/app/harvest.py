@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from harvester.collectors import CollectRequest, collector_for
+from harvester.config.scheme import scheme_sources
 from harvester.errors import BusyError, CcqmError, NotConnected
 from harvester.web.client import Http, build_client
 from harvester.items import Checkpoint, Gone, Item, NextCursor, Problem, Refused, Seen, item_id, utcnow, visible
@@ -267,30 +268,34 @@ def stopping_on_signals(stop: threading.Event, http: Http):
 
 def harvest(settings: Settings, orgs: tuple[Organisation, ...], *, http: Http | None = None,
             on_source: Callable[[SourceOutcome], None] | None = None,
-            stop: threading.Event | None = None) -> HarvestReport:
-    """Harvest the given organisations; `on_source` is told as each source finishes (progress)."""
+            stop: threading.Event | None = None, scheme: bool = False) -> HarvestReport:
+    """Harvest the given organisations, and with `scheme` the scheme's own sources (mentions and
+    tags of @iCCQM, which any organisation's post may turn up in); `on_source` is told as each
+    source finishes (progress)."""
     stop = stop or threading.Event()
     with harvest_lock(settings.db_path):
-        return _harvest(settings, orgs, http, on_source, stop)
+        return _harvest(settings, orgs, http, on_source, stop, scheme)
 
 
 def _harvest(settings: Settings, orgs: tuple[Organisation, ...], http: Http | None,
-             on_source: Callable[[SourceOutcome], None] | None, stop: threading.Event) -> HarvestReport:
+             on_source: Callable[[SourceOutcome], None] | None, stop: threading.Event,
+             scheme: bool) -> HarvestReport:
+    scheme_specs = scheme_sources(settings.scheme)
     session = _Writer(settings.db_path)
     with session() as store:
         stale = store.interrupt_stale_runs(utcnow())
         if stale:
             log.warning("%d earlier run(s) had been cut off; marked interrupted", stale)
-        store.sync_organisations(settings.organisations, utcnow())
+        store.sync_organisations(settings.organisations, utcnow(), scheme_specs)
         run_id = store.start_run("crawl", utcnow())
     own_http = http is None
     http = http or build_client(settings.http, settings.harvest)
     outcomes: list[SourceOutcome] = []
     status = "failed"
     try:
-        def one_org(org: Organisation) -> list[SourceOutcome]:
+        def one_group(specs: tuple[SourceSpec, ...]) -> list[SourceOutcome]:
             results = []
-            for spec in org.sources:
+            for spec in specs:
                 if stop.is_set():
                     break
                 result = harvest_source(settings, spec, http, session, run_id, stop)
@@ -301,7 +306,8 @@ def _harvest(settings: Settings, orgs: tuple[Organisation, ...], http: Http | No
 
         with stopping_on_signals(stop, http), \
                 ThreadPoolExecutor(max_workers=max(1, settings.harvest.concurrency)) as pool:
-            for future in as_completed([pool.submit(one_org, org) for org in orgs]):
+            groups = [org.sources for org in orgs] + ([scheme_specs] if scheme and scheme_specs else [])
+            for future in as_completed([pool.submit(one_group, specs) for specs in groups]):
                 outcomes.extend(future.result())
         if stop.is_set():
             status = "interrupted"

@@ -33,7 +33,8 @@ class RefreshResult:
 def refresh(settings: Settings, orgs: tuple[Organisation, ...], *, harvest_first: bool = True,
             http: Http | None = None, on_source: Callable[[SourceOutcome], None] | None = None) -> RefreshResult:
     """Harvest (unless told not to), score and write the dossiers of `orgs`."""
-    report = harvest(settings, orgs, http=http, on_source=on_source) if harvest_first else None
+    everyone = set(orgs) == set(settings.organisations)  # a whole round also reads the scheme's mentions
+    report = harvest(settings, orgs, http=http, on_source=on_source, scheme=everyone) if harvest_first else None
     if report is not None and report.interrupted:
         raise InterruptedRun(f"harvest {report.run_id} was stopped: {report.totals['new']} new items saved; "
                              "not scored. The next run carries on")

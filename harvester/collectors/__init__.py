@@ -44,5 +44,8 @@ def collector_for(platform: str) -> Collector | None:
         "youtube": feed.collect_youtube,
         "mastodon": mastodon.collect,
         "bluesky": bluesky.collect,
+        # the scheme's own sources: mentions and tags of @iCCQM (harvester.config.scheme)
+        "mastodon-tag": mastodon.collect_tag,
+        "bluesky-search": bluesky.collect_search,
     }
     return collectors.get(platform)

@@ -8,10 +8,13 @@ Reposts are someone else's words and are skipped.
 from __future__ import annotations
 
 import json
+import os
+import threading
+from pathlib import Path
 from typing import Iterator
 
 from harvester.collectors import CollectRequest, Event
-from harvester.errors import CollectorError
+from harvester.errors import CollectorError, HTTPStatusError, NotConnected
 from harvester.web.extract import parse_date
 from harvester.items import Item, NextCursor, Snapshot, tags_scheme
 
@@ -40,7 +43,8 @@ def parse_feed_item(entry: dict, *, org_id: str, source_id: str, fetched_at) -> 
     return Item(
         org_id=org_id, source_id=source_id, platform="bluesky", kind="post", native_id=post["uri"],
         url=post_url(post), title="", text=text, published=parse_date(record.get("createdAt") or post.get("indexedAt")),
-        author=(post.get("author") or {}).get("handle"), tags_scheme=tags_scheme(text, tags),
+        author=(post.get("author") or {}).get("handle"), author_id=(post.get("author") or {}).get("did"),
+        tags_scheme=tags_scheme(text, tags),
         snapshot=Snapshot(url=post_url(post), fetched_at=fetched_at, status=200, content_type="application/json",
                           body=json.dumps(entry, ensure_ascii=False, sort_keys=True).encode("utf-8")))
 
@@ -80,3 +84,100 @@ def collect(req: CollectRequest) -> Iterator[Event]:
     if newest_uri:
         cursor.update(newest_uri=newest_uri, newest_at=newest_at.isoformat() if newest_at else None)
     yield NextCursor(cursor)
+
+
+# -- the scheme's mentions and tags: searchPosts, which needs a login ------------------------------
+
+_sessions: dict[str, dict] = {}  # one session per process and PDS, refreshed rather than recreated
+_sessions_lock = threading.Lock()
+
+
+def _session_file(req: CollectRequest) -> Path:
+    """Where the session is kept between runs (beside the database, readable by its owner only):
+    createSession is limited to 30 per 5 minutes and ~100 a day, so a nightly run refreshes."""
+    return Path(f"{req.settings.db_path}.bluesky-session")
+
+
+def _save_session(path: Path, session: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump({k: session[k] for k in ("did", "handle", "accessJwt", "refreshJwt") if k in session}, fh)
+
+
+def session_for(req: CollectRequest) -> dict:
+    """A logged-in session: this run's, else the saved one refreshed, else a new login with
+    BLUESKY_HANDLE and BLUESKY_APP_PASSWORD from the environment."""
+    pds = req.settings.platforms.bluesky_pds_url.rstrip("/")
+    with _sessions_lock:
+        if pds in _sessions:
+            return _sessions[pds]
+        handle, password = os.environ.get("BLUESKY_HANDLE"), os.environ.get("BLUESKY_APP_PASSWORD")
+        path = _session_file(req)
+        session = None
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            saved = None
+        if isinstance(saved, dict) and saved.get("refreshJwt"):
+            try:
+                session = req.http.post_json(f"{pds}/xrpc/com.atproto.server.refreshSession", body={},
+                                             headers={"Authorization": f"Bearer {saved['refreshJwt']}"})
+            except HTTPStatusError:
+                session = None  # expired or revoked: log in again below
+        if session is None:
+            if not handle or not password:
+                raise NotConnected("Bluesky search needs a login: set BLUESKY_HANDLE and BLUESKY_APP_PASSWORD "
+                                   "(an app password of the scheme's account)")
+            try:
+                session = req.http.post_json(f"{pds}/xrpc/com.atproto.server.createSession",
+                                             body={"identifier": handle, "password": password})
+            except HTTPStatusError as exc:
+                raise CollectorError(f"Bluesky login as {handle} refused (HTTP {exc.status}); check "
+                                     "BLUESKY_APP_PASSWORD", source=req.source.id, url=exc.url) from None
+        if not isinstance(session, dict) or not session.get("accessJwt"):
+            raise CollectorError("Bluesky session answer has no accessJwt", source=req.source.id, url=pds)
+        _save_session(path, session)
+        _sessions[pds] = session
+        return session
+
+
+def collect_search(req: CollectRequest) -> Iterator[Event]:
+    """Posts that mention the scheme's account or carry one of its tags, newest first, from the
+    time the last run reached (`since`): search cursors may not reach every hit, the date does."""
+    spec, http = req.source, req.http
+    session = session_for(req)
+    url = f"{req.settings.platforms.bluesky_pds_url.rstrip('/')}/xrpc/app.bsky.feed.searchPosts"
+    headers = {"Authorization": f"Bearer {session['accessJwt']}"}
+    since = req.cursor.get("since")
+    searches = [{"mentions": spec.locator.lstrip("@")}] + [{"tag": t.lstrip("#")} for t in req.settings.scheme.tags]
+    seen: set[str] = set()
+    newest = since
+    for search in searches:
+        page_cursor, read = None, 0
+        while read < req.settings.harvest.max_posts_per_source:
+            params = {"q": "*", "sort": "latest", "limit": PAGE_SIZE, **search}
+            if since:
+                params["since"] = since
+            if page_cursor:
+                params["cursor"] = page_cursor
+            data, response = http.get_json(url, params=params, headers=headers)
+            if not isinstance(data, dict) or not isinstance(data.get("posts"), list):
+                raise CollectorError("searchPosts answer has no posts list", source=spec.id, url=response.url)
+            for post in data["posts"]:
+                if not isinstance(post, dict) or "uri" not in post:
+                    raise CollectorError("search hit without uri", source=spec.id, url=response.url)
+                read += 1
+                if post["uri"] in seen:
+                    continue
+                seen.add(post["uri"])
+                item = parse_feed_item({"post": post}, org_id=spec.org_id, source_id=spec.id,
+                                       fetched_at=response.fetched_at)
+                if item is not None:
+                    at = (post.get("indexedAt") or (post.get("record") or {}).get("createdAt"))
+                    newest = max(filter(None, [newest, at])) if at else newest
+                    yield item
+            page_cursor = data.get("cursor")
+            if not page_cursor or not data["posts"]:
+                break
+    yield NextCursor({**req.cursor, "since": newest} if newest else dict(req.cursor))

@@ -55,6 +55,7 @@ def parse_status(status: dict, *, org_id: str, source_id: str, fetched_at, respo
         org_id=org_id, source_id=source_id, platform="mastodon", kind="post",
         native_id=status["uri"], url=status.get("url") or status["uri"], title="", text=text,
         published=parse_date(status.get("created_at")), author=account.get("acct"),
+        author_id=account.get("url"),  # account ids are per server; the profile URL is the same everywhere
         tags_scheme=tags_scheme(text, mentions, tags),
         snapshot=Snapshot(url=status.get("url") or status["uri"], fetched_at=fetched_at, status=response_status,
                           content_type="application/json",
@@ -89,16 +90,37 @@ def collect(req: CollectRequest) -> Iterator[Event]:
             raise CollectorError("account lookup answered without an id", source=spec.id, url=base)
         cursor["account_id"] = str(account["id"])
     statuses_url = f"{base}/api/v1/accounts/{cursor['account_id']}/statuses"
-    params: dict | None = {"exclude_reblogs": "true", "limit": PAGE_SIZE}
+    yield from _read_timeline(req, base, statuses_url, cursor, {"exclude_reblogs": "true", "limit": PAGE_SIZE})
+
+
+def collect_tag(req: CollectRequest) -> Iterator[Event]:
+    """A hashtag's public timeline on one server (`https://server/tags/iCCQM`): the scheme's tag as
+    that server has received it through federation. No token needed; the same post seen on two
+    servers is one item (its `uri`)."""
+    spec = req.source
+    parts = urlsplit(spec.locator)
+    tag = parts.path.rstrip("/").rsplit("/", 1)[-1].lstrip("#")
+    if parts.scheme not in ("http", "https") or not parts.netloc or not tag:
+        raise CollectorError("not a tag URL like https://server/tags/iCCQM", source=spec.id)
+    base = f"{parts.scheme}://{parts.netloc}"
+    yield from _read_timeline(req, base, f"{base}/api/v1/timelines/tag/{tag}", dict(req.cursor),
+                              {"limit": PAGE_SIZE})
+
+
+def _read_timeline(req: CollectRequest, base: str, url: str, cursor: dict, params: dict) -> Iterator[Event]:
+    """Newest first following `rel="next"` on a first run; from the saved `min_id` forwards
+    (`rel="prev"`) on later runs, so a nightly run asks only for what is new."""
+    spec, http = req.source, req.http
+    params = dict(params)
     forwards = bool(cursor.get("min_id"))
     if forwards:
         params["min_id"] = cursor["min_id"]
-    url, newest, read = statuses_url, cursor.get("min_id"), 0
+    newest, read = cursor.get("min_id"), 0
     while url and read < req.settings.harvest.max_posts_per_source:
         page, response = http.get_json(url, params=params)
         params = None  # paging links carry their own query
         if not isinstance(page, list):
-            raise CollectorError("statuses answer is not a list", source=spec.id, url=response.url)
+            raise CollectorError("timeline answer is not a list", source=spec.id, url=response.url)
         if not page:
             break
         for status in page:

@@ -90,9 +90,10 @@ class SchemeSettings:
     scheme and attributed to organisations by their authors' handles. Credentials come only from
     the environment: BLUESKY_HANDLE + BLUESKY_APP_PASSWORD, META_PAGE_TOKEN, X_BEARER_TOKEN."""
 
+    # Nothing is collected for the scheme until these are set (config/settings.toml sets the real ones).
     tags: tuple[str, ...] = ("iCCQM",)
-    mastodon_servers: tuple[str, ...] = ("https://mastodon.social",)  # tag timelines read on each
-    bluesky_handle: str = "iccqm.bsky.social"  # searchPosts mentions=
+    mastodon_servers: tuple[str, ...] = ()  # the tag timelines are read on each, e.g. https://mastodon.social
+    bluesky_handle: str = ""  # searchPosts mentions= this handle and tag= each tag, e.g. iccqm.bsky.social
     facebook_page_id: str = ""  # /{page-id}/tagged, read with META_PAGE_TOKEN
     instagram_user_id: str = ""  # /{ig-user-id}/tags and mentioned_media, with META_PAGE_TOKEN
     instagram_hashtag_search: int = _limit(0, 0, 1)  # 1 where the deployment has Instagram Public Content Access

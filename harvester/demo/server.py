@@ -101,24 +101,31 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._json({"error": "Record not found"}, status=404)
             return self._send(200, body, "application/json; charset=utf-8")
         if len(parts) == 5 and parts[:3] == ["api", "v1", "accounts"] and parts[4] == "statuses":
-            body = self._load(self.root / "accounts" / parts[3] / "statuses.json")
-            if body is None:
-                return self._json({"error": "Record not found"}, status=404)
-            statuses = json.loads(body)  # newest first
-            limit = min(int(query.get("limit", 20)), 40)
-            if "min_id" in query:  # the page just after min_id, still newest first
-                newer = [s for s in statuses if int(s["id"]) > int(query["min_id"])]
-                page = newer[-limit:]
-            else:
-                older = [s for s in statuses if "max_id" not in query or int(s["id"]) < int(query["max_id"])]
-                page = older[:limit]
-            headers = {}
-            if page:
-                base = f"{self.origin}/api/v1/accounts/{parts[3]}/statuses"
-                headers["Link"] = (f'<{base}?{urlencode({"limit": limit, "max_id": page[-1]["id"]})}>; rel="next", '
-                                   f'<{base}?{urlencode({"limit": limit, "min_id": page[0]["id"]})}>; rel="prev"')
-            return self._json(page, headers)
+            return self._statuses(self.root / "accounts" / parts[3] / "statuses.json", query,
+                                  f"{self.origin}/api/v1/accounts/{parts[3]}/statuses")
+        if len(parts) == 5 and parts[:4] == ["api", "v1", "timelines", "tag"]:  # the scheme's tag
+            return self._statuses(self.root / "tags" / f"{parts[4].lower()}.json", query,
+                                  f"{self.origin}/api/v1/timelines/tag/{parts[4]}")
         return self._json({"error": "Not found"}, status=404)
+
+    def _statuses(self, path: Path, query: dict, base: str) -> None:
+        """A timeline page, newest first, with Mastodon's Link paging (max_id back, min_id forward)."""
+        body = self._load(path)
+        if body is None:
+            return self._json({"error": "Record not found"}, status=404)
+        statuses = json.loads(body)  # newest first
+        limit = min(int(query.get("limit", 20)), 40)
+        if "min_id" in query:  # the page just after min_id, still newest first
+            newer = [s for s in statuses if int(s["id"]) > int(query["min_id"])]
+            page = newer[-limit:]
+        else:
+            older = [s for s in statuses if "max_id" not in query or int(s["id"]) < int(query["max_id"])]
+            page = older[:limit]
+        headers = {}
+        if page:
+            headers["Link"] = (f'<{base}?{urlencode({"limit": limit, "max_id": page[-1]["id"]})}>; rel="next", '
+                               f'<{base}?{urlencode({"limit": limit, "min_id": page[0]["id"]})}>; rel="prev"')
+        return self._json(page, headers)
 
     def _bluesky(self, path: str, query: dict) -> None:
         if path != "/xrpc/app.bsky.feed.getAuthorFeed":

@@ -25,7 +25,8 @@ from typing import Any, Iterator
 
 import duckdb
 
-from harvester.config.registry import Organisation, SourceSpec
+from harvester.config.registry import SCHEME, Organisation, SourceSpec
+from harvester.config.scheme import normal_handle
 from harvester.errors import StoreError, StoreUnusableError
 from harvester.items import Item, strip_controls, utcnow
 from harvester.store import blobs
@@ -175,12 +176,15 @@ class Store:
         return _Transaction(self)
 
     # -- registry ------------------------------------------------------------------------------
-    def sync_organisations(self, orgs: tuple[Organisation, ...], now: dt.datetime) -> None:
-        """Mirror the registry: upsert every organisation and source, mark dropped ones inactive."""
+    def sync_organisations(self, orgs: tuple[Organisation, ...], now: dt.datetime,
+                           scheme: tuple[SourceSpec, ...] = ()) -> None:
+        """Mirror the registry: upsert every organisation and source (and the scheme's own sources),
+        mark dropped ones inactive, and keep the registry's handles for attributing mentions."""
         n = _naive(now)
         with self._tx():
+            self.sync_handles(orgs, now)
             self.con.execute("UPDATE organisations SET active = FALSE")
-            self.con.execute("UPDATE sources SET retired_at = coalesce(retired_at, ?)", [n])
+            self.con.execute("UPDATE sources SET retired_at = coalesce(retired_at, ?) WHERE platform <> 'manual'", [n])
             for org in orgs:
                 self.con.execute(
                     "INSERT INTO organisations VALUES (?, ?, ?, ?, ?, ?, ?, TRUE) ON CONFLICT (id) DO UPDATE SET "
@@ -188,11 +192,11 @@ class Store:
                     "claimed_step = excluded.claimed_step, website = excluded.website, "
                     "synced_at = excluded.synced_at, active = TRUE",
                     [org.id, org.name, org.kind, org.registered, org.step, org.website, n])
-                for spec in org.sources:
-                    self.con.execute(
-                        "INSERT INTO sources (id, org_id, platform, locator) VALUES (?, ?, ?, ?) "
-                        "ON CONFLICT (id) DO UPDATE SET retired_at = NULL",
-                        [spec.id, spec.org_id, spec.platform, spec.locator])
+            for spec in [s for org in orgs for s in org.sources] + list(scheme):
+                self.con.execute(
+                    "INSERT INTO sources (id, org_id, platform, locator) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET retired_at = NULL",
+                    [spec.id, spec.org_id, spec.platform, spec.locator])
 
     # -- sources and cursors -------------------------------------------------------------------
     def cursor(self, source_id: str) -> dict:
@@ -251,32 +255,96 @@ class Store:
             owners.setdefault(item_id, set()).add(org_id)
         outcomes = {}
         for item_id, item in latest.items():
-            mine = item.org_id in owners.get(item_id, set())
+            mine = item.org_id in owners.get(item_id, set()) or (item.org_id == SCHEME and item_id in known)
             outcomes[item_id] = ("new" if item_id not in known or not mine
                                  else "unchanged" if known[item_id] == item.content_hash else "changed")
         with self._tx():
             fresh = [i for i in latest.values() if i.id not in known]
-            self._insert_many("items", 19, [
+            self._insert_many("items", 20, [
                 (i.id, i.org_id, i.source_id, i.platform, i.kind, i.native_id, i.url, i.author, i.title, i.text,
-                 _naive(i.published), n, n, n, i.content_hash, i.tags_scheme, None, i.etag, i.last_modified)
+                 _naive(i.published), n, n, n, i.content_hash, i.tags_scheme, None, i.etag, i.last_modified,
+                 i.author_id)
                 for i in fresh])
             for i in (i for i in latest.values() if i.id in known):
                 self.con.execute(
                     "UPDATE items SET url = ?, author = ?, title = ?, text = ?, published_at = coalesce(?, published_at), "
                     "last_seen = ?, changed_at = CASE WHEN content_hash <> ? THEN ? ELSE changed_at END, "
-                    "content_hash = ?, tags_scheme = ?, gone_at = NULL, etag = ?, last_modified = ? WHERE id = ?",
+                    "content_hash = ?, tags_scheme = ?, gone_at = NULL, etag = ?, last_modified = ?, "
+                    "author_id = coalesce(?, author_id) WHERE id = ?",
                     [i.url, i.author, i.title, i.text, _naive(i.published), n, i.content_hash, n,
-                     i.content_hash, i.tags_scheme, i.etag, i.last_modified, i.id])
+                     i.content_hash, i.tags_scheme, i.etag, i.last_modified, i.author_id, i.id])
             self._insert_many("attributions", 5, [
                 (i.id, i.org_id, "own source" if not owners.get(i.id) else
                  "shared website" if i.platform == "website" else "shared source", i.source_id, n)
-                for i in latest.values() if i.org_id not in owners.get(i.id, set())])
+                for i in latest.values() if i.org_id != SCHEME and i.org_id not in owners.get(i.id, set())])
+            self._attribute_by_author([i for i in latest.values() if i.org_id == SCHEME], n)
             self._insert_many("snapshots", 9, [
                 (i.id, i.snapshot.hash, i.snapshot.url, _naive(i.snapshot.fetched_at), i.snapshot.status,
                  i.snapshot.content_type, json.dumps(i.snapshot.headers), len(i.snapshot.body),
                  zlib.compress(i.snapshot.body, 6))
                 for i in latest.values() if i.snapshot is not None])
         return [outcomes[i.id] for i in items]
+
+    def _attribute_by_author(self, items: list[Item], n: dt.datetime) -> None:
+        """Attribute the scheme's posts (mentions and tags of @iCCQM) to the organisation whose
+        handle, or platform user id, wrote them; the others stay unattributed for a validator."""
+        if not items:
+            return
+        rows = self.con.execute("SELECT platform, handle, user_id, org_id FROM handles").fetchall()
+        by_handle = {(r[0], r[1]): r[3] for r in rows}
+        by_user = {(r[0], r[2]): r[3] for r in rows if r[2]}
+        self._insert_many("attributions", 5, [
+            (i.id, org, "mention", i.source_id, n) for i in items
+            for org in [by_user.get((i.platform, i.author_id))
+                        or by_handle.get((i.platform, normal_handle(i.platform, i.author, i.url)))] if org])
+
+    def sync_handles(self, orgs: tuple[Organisation, ...], now: dt.datetime) -> None:
+        """The registry's social handles, as the organisations' own (a validator's links stay)."""
+        rows = [(platform, normal_handle(platform, loc), None, org.id, "registry", _naive(now))
+                for org in orgs for platform, loc in org.social if normal_handle(platform, loc)]
+        with self._tx():
+            self.con.execute("DELETE FROM handles WHERE how = 'registry'")
+            self._insert_many("handles", 6, rows)
+
+    def link_handle(self, platform: str, handle: str, org_id: str, by: str, now: dt.datetime) -> int:
+        """A validator ties a handle to an organisation; its posts already stored become that
+        organisation's evidence (attributed 'linked handle'). Returns how many posts."""
+        key = normal_handle(platform, handle)
+        n = _naive(now)
+        with self._tx():
+            user_ids = [r[0] for r in self.con.execute(
+                "SELECT DISTINCT author_id FROM items WHERE platform = ? AND author_id IS NOT NULL AND "
+                "lower(author) IN (?, ?)", [platform, key, key.split("@")[0]]).fetchall()]
+            self.con.execute("INSERT INTO handles VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (platform, handle) DO UPDATE "
+                             "SET org_id = excluded.org_id, how = excluded.how, linked_at = excluded.linked_at, "
+                             "user_id = coalesce(excluded.user_id, handles.user_id)",
+                             [platform, key, user_ids[0] if len(user_ids) == 1 else None, org_id, f"linked by {by}", n])
+            posts = [r for r in self.con.execute(
+                "SELECT id, url, author, author_id, source_id FROM items WHERE platform = ?", [platform]).fetchall()
+                if normal_handle(platform, r[2], r[1]) == key or (r[3] and r[3] in user_ids)]
+            self._insert_many("attributions", 5, [(r[0], org_id, "linked handle", r[4], n) for r in posts])
+        return len(posts)
+
+    def add_manual(self, spec: SourceSpec, item: Item, how: str, now: dt.datetime) -> str:
+        """Keep a page a validator added by hand (`ccqm evidence add`) as the organisation's evidence,
+        saying who added it and why; returns its outcome ('new', 'changed', 'unchanged')."""
+        n = _naive(now)
+        with self._tx():
+            self.con.execute("INSERT INTO sources (id, org_id, platform, locator, last_attempt, last_success) "
+                             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET last_attempt = excluded.last_attempt, "
+                             "last_success = excluded.last_success, retired_at = NULL",
+                             [spec.id, spec.org_id, spec.platform, spec.locator, n, n])
+            outcome = self.save_items([item], now)[0]
+            self.con.execute("UPDATE attributions SET how = ? WHERE item_id = ? AND org_id = ?",
+                             [how, item.id, spec.org_id])
+        return outcome
+
+    def unattributed(self) -> list[dict[str, Any]]:
+        """The scheme's posts no organisation owns yet, newest first: who wrote them, where."""
+        return _dicts(self.con.execute(
+            "SELECT i.id, i.platform, i.author, i.author_id, i.url, i.text, i.published_at, i.first_seen "
+            "FROM items i WHERE i.org_id = ? AND NOT EXISTS (SELECT 1 FROM attributions a WHERE a.item_id = i.id) "
+            "ORDER BY coalesce(i.published_at, i.first_seen) DESC, i.id", [SCHEME]))
 
     def mark_seen_many(self, item_ids: list[str], now: dt.datetime) -> None:
         if item_ids:

@@ -62,5 +62,11 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("refusals counted per source and run", """
     ALTER TABLE run_sources ADD COLUMN refused INTEGER DEFAULT 0;
     """),
+    ("the scheme's own sources: authors' platform ids and the handles that attribute their posts", """
+    ALTER TABLE items ADD COLUMN author_id VARCHAR;
+    CREATE TABLE handles (
+        platform VARCHAR NOT NULL, handle VARCHAR NOT NULL, user_id VARCHAR, org_id VARCHAR NOT NULL,
+        how VARCHAR NOT NULL, linked_at TIMESTAMP NOT NULL, PRIMARY KEY (platform, handle));
+    """),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

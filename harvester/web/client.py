@@ -175,6 +175,34 @@ class Http:
         except ValueError as exc:
             raise FetchError(f"malformed JSON ({exc})", url=response.url) from None
 
+    def post_json(self, url: str, *, body: dict, headers: dict[str, str] | None = None):
+        """POST JSON to an API (a login, a token refresh) through the same address policy, byte cap
+        and deadline; never retried, never redirected: a credential is not sent twice blindly."""
+        self.check_url(url)
+        self._wait_turn(url)
+        cap = self.settings.max_body_bytes
+        try:
+            with self.client.stream("POST", url, json=body,
+                                    headers={"Accept": "application/json", **(headers or {})}) as r:
+                chunks, size = [], 0
+                for chunk in r.iter_bytes():
+                    size += len(chunk)
+                    if size > cap:
+                        raise TooLargeError(f"body is over the {cap}-byte cap", url=url)
+                    chunks.append(chunk)
+                status, resp_headers = r.status_code, {k.lower(): v for k, v in r.headers.items()}
+        except httpx.TimeoutException:
+            raise FetchTimeout("timed out", url=url) from None
+        except httpx.TransportError as exc:
+            raise TransientFetchError(f"connection failed ({exc.__class__.__name__})", url=url) from None
+        raw = b"".join(chunks)
+        if status >= 300:
+            raise HTTPStatusError(f"HTTP {status}", url=url, status=status, body=raw, headers=resp_headers)
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise FetchError(f"malformed JSON ({exc})", url=url) from None
+
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return retry_after

@@ -1,0 +1,56 @@
+"""The scheme's own sources, and the handles that tie a post's author to an organisation.
+
+Posts that mention or tag @iCCQM are collected for the whole scheme (owner `SCHEME`), then
+attributed to an organisation when their author's handle (or platform user id) is one the registry
+lists, a validator linked, or the organisation's website links to. Handles are compared in one
+normal form per platform, so `@Greenfield@Mastodon.Social`, `https://mastodon.social/@greenfield`
+and a status's `acct` of `greenfield` on mastodon.social are the same account.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from harvester.config.registry import SCHEME, SourceSpec
+
+# Collector keys of the scheme-wide sources (the items they yield carry the base platform name, so a
+# post reached from an organisation's timeline and from the scheme's search is one item).
+SCHEME_PLATFORMS = {"mastodon-tag": "mastodon", "bluesky-search": "bluesky", "facebook-tagged": "facebook",
+                    "instagram-tags": "instagram", "x-mentions": "x", "x-search": "x"}
+
+
+def scheme_sources(scheme) -> tuple[SourceSpec, ...]:
+    """The sources that collect mentions and tags of the scheme, from the `[scheme]` settings."""
+    specs = [SourceSpec(SCHEME, "mastodon-tag", f"{server.rstrip('/')}/tags/{tag.lstrip('#')}")
+             for server in scheme.mastodon_servers for tag in scheme.tags]
+    if scheme.bluesky_handle:
+        specs.append(SourceSpec(SCHEME, "bluesky-search", scheme.bluesky_handle))
+    if scheme.facebook_page_id:
+        specs.append(SourceSpec(SCHEME, "facebook-tagged", scheme.facebook_page_id))
+    if scheme.instagram_user_id:
+        specs.append(SourceSpec(SCHEME, "instagram-tags", scheme.instagram_user_id))
+    if scheme.x_user_id:
+        specs.append(SourceSpec(SCHEME, "x-mentions", scheme.x_user_id))
+        specs.append(SourceSpec(SCHEME, "x-search", "scheme"))
+    return tuple(specs)
+
+
+def normal_handle(platform: str, handle: str | None, url: str | None = None) -> str | None:
+    """One spelling per account: lower case, no leading @, no profile-URL wrapping; a Mastodon
+    handle is `user@server` (a status's bare `acct` takes the server from the status URL)."""
+    if not handle:
+        return None
+    handle = handle.strip()
+    if handle.startswith(("http://", "https://")):
+        parts = urlsplit(handle)
+        first = parts.path.strip("/").split("/")[0] if parts.path.strip("/") else ""
+        if platform == "mastodon":
+            return f"{first.lstrip('@')}@{parts.hostname}".lower() if first else None
+        if platform == "bluesky" and first == "profile":
+            first = parts.path.strip("/").split("/")[1] if len(parts.path.strip("/").split("/")) > 1 else ""
+        handle = first
+    handle = handle.lstrip("@").lower()
+    if platform == "mastodon" and "@" not in handle:
+        host = urlsplit(url).hostname if url else None
+        return f"{handle}@{host}" if host else handle
+    return handle or None
