@@ -170,6 +170,14 @@ class Refused:
 
 
 @dataclass(frozen=True)
+class ProfileLinks:
+    """Social profiles the organisation's website links to: evidence that those accounts are its
+    own (a mention by one of them is credited to it, and its posts are not marked unverified)."""
+
+    urls: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class NextCursor:
     value: dict
 

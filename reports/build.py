@@ -41,6 +41,8 @@ class StoredEvidence:
     snapshot_hash: str | None = None
     snapshot_at: dt.datetime | None = None
     gone: bool = False
+    # a post by an account neither the organisation's website links to nor a validator confirmed
+    unverified_account: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class SourceFacts:
     last_error: str | None
     collectable: bool  # ccqm has a collector for the platform
     refused: int = 0  # URLs not collected on purpose in the last run
+    last_status: str | None = None  # of the last run that reached it: ok, partial, failed, skipped, ...
 
 
 @dataclass(frozen=True)
@@ -88,12 +91,14 @@ def evidence_view(item: StoredEvidence, cls: Classification | None, threshold: f
         date=_date(ev.when) if ev.when else f"date unknown (found {_date(ev.first_seen)})", undated=ev.when is None,
         snippet=highlight(ev.body, spans), labels=tuple(cls.labels(threshold)) if cls else (),
         snapshot_hash=item.snapshot_hash, snapshot_at=_stamp(item.snapshot_at), gone=item.gone,
-        tags_scheme=ev.tags_scheme)
+        tags_scheme=ev.tags_scheme, unverified_account=item.unverified_account)
 
 
 def source_view(s: SourceFacts) -> SourceView:
     if not s.collectable:
         status, problem = "not collected", f"ccqm has no {s.platform} collector yet"
+    elif s.last_status == "skipped":  # a credential the deployment has not set
+        status, problem = "not connected", s.last_error
     elif s.last_error:
         status, problem = "failing", s.last_error
     else:

@@ -26,6 +26,7 @@ class EvidenceView:
     gone: bool = False
     tags_scheme: bool = False
     undated: bool = False  # the item gives no date of its own: it counts, but not for recency or spread
+    unverified_account: bool = False  # posted by an account not confirmed as the organisation's own
 
 
 @dataclass(frozen=True)

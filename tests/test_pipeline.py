@@ -49,7 +49,7 @@ website = "{ALPHA_SITE}"
 
 WITH_FACEBOOK = ONE_ORG + """
 [organisation.social]
-facebook = ["https://www.facebook.com/alphaprimary"]
+threads = ["https://www.threads.net/@alphaprimary"]
 """
 
 ALPHA_ID = f"alpha/website/{ALPHA_SITE}"
@@ -214,8 +214,20 @@ def test_an_interrupted_run_is_recorded_and_the_interrupt_propagates(tmp_path, m
 
 # -- (4) a platform without a collector ---------------------------------------------------------------
 
+def test_a_facebook_page_without_its_token_is_skipped_naming_the_variable(tmp_path, monkeypatch):
+    monkeypatch.delenv("META_PAGE_TOKEN_ALPHA", raising=False)
+    settings = make_settings(tmp_path, WITH_FACEBOOK.replace(
+        'threads = ["https://www.threads.net/@alphaprimary"]', 'facebook = ["https://www.facebook.com/alphaprimary"]'))
+    use_collectors(monkeypatch, {"website": lambda request: iter([NextCursor({})]),
+                                 "facebook": real_collector_for("facebook")})
+    report = harvest(settings, settings.organisations)
+    (skipped,) = [o for o in report.outcomes if o.source.platform == "facebook"]
+    assert skipped.status == "skipped" and "META_PAGE_TOKEN_ALPHA" in skipped.errors[0]
+    assert report.failed == []
+
+
 def test_a_platform_without_a_collector_is_skipped_and_recorded(tmp_path, monkeypatch):
-    assert real_collector_for("facebook") is None  # the real lookup has none either
+    assert real_collector_for("threads") is None  # the real lookup has none either
     settings = make_settings(tmp_path, WITH_FACEBOOK)
     called: list[str] = []
 
@@ -227,11 +239,11 @@ def test_a_platform_without_a_collector_is_skipped_and_recorded(tmp_path, monkey
     use_collectors(monkeypatch, {"website": collect})
     report = harvest(settings, settings.organisations)
 
-    facebook_id = "alpha/facebook/https://www.facebook.com/alphaprimary"
+    facebook_id = "alpha/threads/https://www.threads.net/@alphaprimary"
     by_source = {o.source.id: o for o in report.outcomes}
     skipped = by_source[facebook_id]
     assert skipped.status == "skipped"
-    assert len(skipped.errors) == 1 and "not collected" in skipped.errors[0] and "facebook" in skipped.errors[0]
+    assert len(skipped.errors) == 1 and "not collected" in skipped.errors[0] and "threads" in skipped.errors[0]
     assert by_source[ALPHA_ID].status == "ok"
     assert called == ["website"]
     assert report.failed == []

@@ -105,7 +105,7 @@ def test_linking_a_handle_makes_its_posts_that_organisations_evidence(harvested_
     # the validator's link outlives the next sync of the registry, and the next harvest credits new posts
     with open_store(harvested_copy.db_path) as store:
         store.sync_organisations(harvested_copy.organisations, dt.datetime.now(dt.timezone.utc))
-        assert store.con.execute("SELECT org_id, how FROM handles WHERE handle LIKE 'riversidelarder@%'").fetchall() \
+        assert store.con.execute("SELECT org_id, how FROM handles WHERE handle LIKE 'riversidelarder@127.0.0.1'").fetchall() \
             == [("riverside-larder", "linked by a.validator")]
 
 
@@ -195,3 +195,57 @@ def test_search_logs_in_once_then_refreshes_the_saved_session(search_request, mo
         assert refresh.calls[0].request.headers["Authorization"] == "Bearer REFRESH1"
         assert search.calls[-1].request.url.params["since"] == "2026-11-22T10:00:01.000Z"
         assert search.calls[-1].request.headers["Authorization"] == "Bearer ACCESS2"
+
+
+# -- whose account is it: the website's links, or a validator ----------------------------------------
+
+def test_accounts_the_website_links_to_are_verified_and_others_are_marked_on_the_dossier(harvested):
+    with open_store(harvested.settings.db_path, read_only=True) as store:
+        verified = store.verified_handles("greenfield-primary")
+    assert ("bluesky", "greenfieldprimary.bsky.social") in verified  # its home page links there
+    assert not any(p == "mastodon" and h.endswith("@127.0.0.1") for p, h in verified)  # declared only
+    page = (harvested.settings.dossier_dir / "greenfield-primary.html").read_text(encoding="utf-8")
+    rows = [r for r in page.split("<tr id=\"item-")[1:]]
+    mastodon = [r for r in rows if "<td>mastodon</td>" in r]
+    bluesky_rows = [r for r in rows if "<td>bluesky</td>" in r]
+    assert mastodon and all("unverified account" in r for r in mastodon)
+    assert bluesky_rows and not any("unverified account" in r for r in bluesky_rows)
+    assert not any("unverified account" in r for r in rows if "<td>website</td>" in r)
+
+
+def test_a_handle_the_website_links_to_but_the_registry_omits_is_learnt(harvested):
+    with open_store(harvested.settings.db_path, read_only=True) as store:
+        learnt = store.con.execute("SELECT org_id, how, verified_by FROM handles WHERE platform = 'bluesky' "
+                                   "AND handle = 'castlegatelogistics.bsky.social'").fetchall()
+    assert learnt == [("castlegate-logistics", "website", "website")]
+
+
+@pytest.mark.parametrize("url, profile", [
+    ("https://www.facebook.com/riversidelarder", ("facebook", "riversidelarder")),
+    ("https://www.facebook.com/sharer/sharer.php?u=https://example.org", None),
+    ("https://twitter.com/intent/tweet?text=hi", None),
+    ("https://mastodon.social/@greenfield", ("mastodon", "greenfield@mastodon.social")),
+    ("https://mastodon.social/@greenfield/1234", None),
+    ("https://www.instagram.com/p/Cabc123/", None),
+    ("https://bsky.app/profile/g.bsky.social/post/3k", None),
+])
+def test_only_profile_links_count_not_share_buttons_or_posts(url, profile):
+    from harvester.config.scheme import profile_of
+
+    assert profile_of(url) == profile
+
+
+def test_a_scheme_source_without_its_login_is_skipped_and_the_run_stays_ok(demo_settings, monkeypatch):
+    import dataclasses
+
+    from harvester.app.harvest import harvest
+
+    monkeypatch.delenv("BLUESKY_APP_PASSWORD", raising=False)
+    settings = dataclasses.replace(demo_settings, scheme=dataclasses.replace(
+        demo_settings.scheme, bluesky_handle="iccqm.bsky.social"))
+    report = harvest(settings, settings.organisations[:1], scheme=True)
+    search = [o for o in report.outcomes if o.source.platform == "bluesky-search"]
+    assert [o.status for o in search] == ["skipped"] and "BLUESKY_APP_PASSWORD" in search[0].errors[0]
+    tag = [o for o in report.outcomes if o.source.platform == "mastodon-tag"]
+    assert [o.status for o in tag] == ["ok"] and tag[0].counts["new"] == 3
+    assert not report.failed

@@ -18,7 +18,7 @@ import respx
 from harvester.collectors import CollectRequest, x
 from harvester.config.registry import SCHEME, SourceSpec
 from harvester.config.settings import PlatformSettings, SchemeSettings, Settings
-from harvester.errors import CollectorError, DeferredError, HTTPStatusError, NotConnected
+from harvester.errors import CollectorError, ConfigError, DeferredError, HTTPStatusError, NotConnected
 from harvester.items import Item, NextCursor, Problem
 from tests.conftest import PROJECT, shared_or_skip
 from tests.test_collectors import public_http
@@ -119,7 +119,7 @@ def test_mentions_page_to_the_end_then_ask_only_since_the_newest(tmp_path):
                                                        httpx.Response(200, json=page2, headers=RATE)])
         items, problems, cursor = run(x.collect_mentions, MENTIONS_SPEC, settings)
     first, second = (c.request.url.params for c in route.calls)
-    assert first["tweet.fields"] == "created_at,author_id,public_metrics,entities,attachments,note_tweet"
+    assert first["tweet.fields"] == "created_at,author_id,public_metrics,entities,attachments,note_tweet,referenced_tweets"
     assert first["expansions"] == "author_id,attachments.media_keys"
     assert first["user.fields"] == "username,name" and first["media.fields"] == "type,url,preview_image_url"
     assert first["max_results"] == "100" and "since_id" not in first and "pagination_token" not in first
@@ -169,6 +169,16 @@ def test_a_search_locator_is_the_query_and_pages_by_next_token(tmp_path, monkeyp
     assert route.calls[1].request.url.params["next_token"] == "7140dibdnow9c7btw4b0h20010"
     assert len(items) == len(fake.tweets) == 12 and problems == []
     assert cursor == {"newest_id": fake.tweets[0]["id"]}
+
+
+def test_a_search_since_id_older_than_the_7_day_window_moves_to_the_oldest_id_x_still_takes(tmp_path):
+    stale, body = fixture("error-stale-since-id.json"), fixture("search-recent.json")
+    with respx.mock() as router:
+        route = router.get(SEARCH).mock(side_effect=[httpx.Response(400, json=stale), httpx.Response(200, json=body)])
+        items, problems, cursor = run(x.collect_search, SEARCH_SPEC, x_settings(tmp_path),
+                                      cursor={"newest_id": "2108000000000000000"})
+    assert route.calls[1].request.url.params["since_id"] == "2122119360000000000"
+    assert len(items) == 2 and problems == [] and cursor == {"newest_id": body["meta"]["newest_id"]}
 
 
 # -- the budget ---------------------------------------------------------------------------------------
@@ -278,6 +288,24 @@ def test_the_bearer_token_goes_only_in_the_header(tmp_path, caplog):
     assert TOKEN not in message and "\n" not in message and TOKEN not in caplog.text
 
 
+def test_a_redirect_off_the_x_api_host_does_not_carry_the_token(tmp_path):
+    with respx.mock() as router:
+        router.get(MENTIONS).mock(return_value=httpx.Response(302, headers={"location": "https://elsewhere.example/m"}))
+        elsewhere = router.get("https://elsewhere.example/m").mock(
+            return_value=httpx.Response(200, json=fixture("empty.json")))
+        run(x.collect_mentions, MENTIONS_SPEC, x_settings(tmp_path))
+    assert "authorization" not in elsewhere.calls[0].request.headers
+
+
+def test_a_malformed_token_is_refused_before_any_request_without_quoting_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("X_BEARER_TOKEN", TOKEN + "\r\nX-Injected: 1")
+    with respx.mock(assert_all_called=False) as router:
+        anything = router.route().mock(return_value=httpx.Response(500))
+        with pytest.raises(ConfigError, match="environment X_BEARER_TOKEN: is not a bearer token") as refused:
+            run(x.collect_mentions, MENTIONS_SPEC, x_settings(tmp_path))
+        assert not anything.called and TOKEN not in str(refused.value)
+
+
 def test_forbidden_is_a_clear_collector_error(tmp_path):
     forbidden = {"title": "Client Forbidden", "detail": "This request must be made using an approved developer account.",
                  "type": "https://api.twitter.com/2/problems/client-forbidden", "reason": "client-not-enrolled"}
@@ -367,3 +395,31 @@ def test_real_x_samples_parse(tmp_path):
         _, problems, _ = run(x.collect_mentions, MENTIONS_SPEC, x_settings(tmp_path))
     reset = dt.datetime.fromtimestamp(int(headers["x-rate-limit-reset"]), dt.timezone.utc)
     assert f"resets at {reset:%Y-%m-%d %H:%M:%S} UTC" in str(problems[0].error)
+
+
+def test_a_retweet_among_the_mentions_is_not_anyones_evidence(monkeypatch, demo_settings):
+    """The mentions endpoint returns retweets too: they are someone else's words, cut short."""
+    import dataclasses
+
+    from harvester.collectors import CollectRequest
+    from harvester.config.registry import SCHEME, SourceSpec
+    from tests.test_collectors import public_http
+
+    x.reset_budget()
+    monkeypatch.setenv("X_BEARER_TOKEN", "test-bearer-token")
+    settings = dataclasses.replace(demo_settings, platforms=dataclasses.replace(demo_settings.platforms,
+                                                                                 x_api_url="https://api.x.com"))
+    own = {"id": "1861000000000000001", "text": "Our pupils' survey results are in @iCCQM", "author_id": "11",
+           "created_at": "2026-11-20T10:00:00.000Z"}
+    retweet = {"id": "1861000000000000002", "text": "RT @school: Our pupils' survey results are in @iCCQM",
+               "author_id": "12", "created_at": "2026-11-20T11:00:00.000Z",
+               "referenced_tweets": [{"type": "retweeted", "id": own["id"]}]}
+    body = {"data": [retweet, own], "includes": {"users": [{"id": "11", "username": "school", "name": "School"},
+                                                           {"id": "12", "username": "fan", "name": "Fan"}]},
+            "meta": {"newest_id": retweet["id"], "oldest_id": own["id"], "result_count": 2}}
+    with respx.mock() as router:
+        router.get("https://api.x.com/2/users/99/mentions").mock(return_value=httpx.Response(200, json=body))
+        events = list(x.collect_mentions(CollectRequest(source=SourceSpec(SCHEME, "x-mentions", "99"), cursor={},
+                                                        http=public_http(), settings=settings)))
+    items = [e for e in events if hasattr(e, "native_id")]
+    assert [i.native_id for i in items] == [own["id"]] and items[0].author == "school"

@@ -13,6 +13,7 @@ from pathlib import Path
 from harvester.app.assess import evidence_from_row
 from harvester.collectors import collector_for
 from harvester.config.registry import Organisation
+from harvester.config.scheme import normal_handle
 from harvester.config.settings import Settings
 from harvester.items import utcnow
 from harvester.store.db import Store, open_store
@@ -27,15 +28,21 @@ def org_facts(org: Organisation) -> OrgFacts:
     return OrgFacts(id=org.id, name=org.name, kind=org.kind, registered=org.registered, claimed_step=org.step)
 
 
-def stored_evidence(row: dict) -> StoredEvidence:
+def stored_evidence(row: dict, verified: set[tuple[str, str]] | None = None) -> StoredEvidence:
+    """`verified`: the (platform, handle) pairs confirmed as the organisation's own; a post by any
+    other account is marked on the dossier."""
+    unverified = (verified is not None and row["kind"] == "post" and
+                  (row["platform"], normal_handle(row["platform"], row.get("author"), row.get("url"))) not in verified)
     return StoredEvidence(evidence=evidence_from_row(row), kind=row["kind"], snapshot_hash=row.get("snapshot_hash"),
-                          snapshot_at=row.get("snapshot_at"), gone=row["gone_at"] is not None)
+                          snapshot_at=row.get("snapshot_at"), gone=row["gone_at"] is not None,
+                          unverified_account=unverified)
 
 
 def source_facts(store: Store, org_id: str) -> list[SourceFacts]:
     return [SourceFacts(platform=s["platform"], locator=s["locator"], items=s["items_total"] or 0,
                         last_success=s["last_success"], last_error=s["last_error"],
-                        collectable=collector_for(s["platform"]) is not None, refused=s["refused"] or 0)
+                        collectable=collector_for(s["platform"]) is not None, refused=s["refused"] or 0,
+                        last_status=s["last_status"])
             for s in store.source_status(org_id)]
 
 
@@ -61,7 +68,9 @@ def write_dossiers(settings: Settings, orgs: tuple[Organisation, ...], out_dir: 
             if org.id in chosen and score is not None:
                 item_rows = store.items_for(org.id)
                 classes = store.classifications(item_rows, score.rubric_version)
-                page = dossier_page(org_facts(org), score, changes, [stored_evidence(r) for r in item_rows], classes,
+                verified = store.verified_handles(org.id)
+                page = dossier_page(org_facts(org), score, changes, [stored_evidence(r, verified) for r in item_rows],
+                                    classes,
                                     sources, store.overrides_for(org.id), infos, rubric.label_threshold, last, now)
                 _write(out_dir / f"{org.id}.html", render_dossier(page))
         unattributed = store.unattributed()

@@ -33,7 +33,9 @@ from harvester.collectors import CollectRequest, collector_for
 from harvester.config.scheme import scheme_sources
 from harvester.errors import BusyError, CcqmError, NotConnected
 from harvester.web.client import Http, build_client
-from harvester.items import Checkpoint, Gone, Item, NextCursor, Problem, Refused, Seen, item_id, utcnow, visible
+from harvester.items import (
+    Checkpoint, Gone, Item, NextCursor, Problem, ProfileLinks, Refused, Seen, item_id, utcnow, visible,
+)
 from harvester.config.registry import Organisation, SourceSpec
 from harvester.config.settings import Settings
 from harvester.store.db import open_store
@@ -151,12 +153,15 @@ def harvest_source(settings: Settings, spec: SourceSpec, http: Http, session, ru
     request = CollectRequest(source=spec, cursor=cursor, http=http, settings=settings, validators=validators)
     events: list = []
     next_cursor, checkpoint, failure, saved_at, batch_bytes = None, None, None, time.monotonic(), 0
+    profiles: tuple[str, ...] = ()
     try:
         for event in collector(request):
             if isinstance(event, NextCursor):
                 next_cursor = event.value
             elif isinstance(event, Checkpoint):
                 checkpoint = event
+            elif isinstance(event, ProfileLinks):
+                profiles = event.urls
             elif isinstance(event, Refused):  # logged and counted now, not when the site ends
                 outcome.counts["refused"] += 1
                 log.info("refused %s: %s", visible(event.url), visible(event.reason))
@@ -192,6 +197,8 @@ def harvest_source(settings: Settings, spec: SourceSpec, http: Http, session, ru
         outcome.status, failure = "interrupted", None  # the stop cut its request short: not the site's fault
     with session() as store:
         _save_events(store, spec, events, run_id, outcome)
+        if profiles:
+            store.verify_handles(spec.org_id, list(profiles), utcnow())
         if checkpoint is not None and failure is None and next_cursor is None:
             store.save_checkpoint(spec.id, checkpoint.resolve())  # stopped mid-source: resume from here
         now = utcnow()
@@ -206,8 +213,8 @@ def harvest_source(settings: Settings, spec: SourceSpec, http: Http, session, ru
             store.finish_source(spec, cursor=None, error=message, now=now)
         elif outcome.status == "interrupted":  # what was saved stays; the cursor waits for a whole run
             store.note_attempt(spec, now)
-        elif outcome.status == "skipped":
-            pass
+        elif outcome.status == "skipped":  # the dossier says what would connect it
+            store.finish_source(spec, cursor=None, error=outcome.errors[-1], now=now)
         else:
             if outcome.errors:
                 outcome.status = "partial"

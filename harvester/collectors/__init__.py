@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Protocol
 
 from harvester.web.client import Http
-from harvester.items import Checkpoint, Gone, Item, NextCursor, Problem, Refused, Seen
+from harvester.items import Checkpoint, Gone, Item, NextCursor, Problem, ProfileLinks, Refused, Seen
 from harvester.config.registry import SourceSpec
 from harvester.config.settings import Settings
 
-Event = Item | Seen | Gone | Problem | Refused | NextCursor | Checkpoint
+Event = Item | Seen | Gone | Problem | Refused | NextCursor | Checkpoint | ProfileLinks
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Collector(Protocol):
 
 def collector_for(platform: str) -> Collector | None:
     """The collector of a platform, or None when ccqm cannot collect it yet."""
-    from harvester.collectors import bluesky, feed, mastodon, website
+    from harvester.collectors import bluesky, facebook, feed, instagram, mastodon, website, x
 
     collectors: dict[str, Callable[[CollectRequest], Iterator[Event]]] = {
         "website": website.collect,
@@ -47,5 +47,12 @@ def collector_for(platform: str) -> Collector | None:
         # the scheme's own sources: mentions and tags of @iCCQM (harvester.config.scheme)
         "mastodon-tag": mastodon.collect_tag,
         "bluesky-search": bluesky.collect_search,
+        "facebook": facebook.collect,  # an organisation's Page, when it has connected a token
+        "facebook-tagged": facebook.collect_tagged,
+        "instagram": instagram.collect,
+        "instagram-tags": instagram.collect_tags,
+        "x": x.collect,  # X is paid per post read: every X source is off unless X_BEARER_TOKEN is set
+        "x-mentions": x.collect_mentions,
+        "x-search": x.collect_search,
     }
     return collectors.get(platform)

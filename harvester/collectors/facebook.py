@@ -32,7 +32,7 @@ SCHEME_TOKEN = "META_PAGE_TOKEN"
 THROTTLE_CODES = frozenset({4, 17, 32, 613})  # app, user, Page and per-call limits; 8000x: business use case
 SECRET_PARAMS = ("access_token", "appsecret_proof")
 _TOKENISH = re.compile(r"(access_token=)[^&\s\"']+|\b(?:EAA|IGQ)[A-Za-z0-9_-]{16,}")
-_QUOTED = re.compile(r"'([^']{2,80})'")
+_QUOTED = re.compile(r"(?<![A-Za-z])'([^']{2,80})'(?![A-Za-z])")
 _BARE_PERMISSION = re.compile(r"\b([a-z]+(?:_[a-z]+)+) permission")
 _NOT_PAGES = {"groups", "events", "watch", "share", "sharer", "sharer.php", "story.php", "permalink.php",
               "photo.php", "photo", "login", "home.php", "hashtag", "search", "marketplace", "gaming"}
@@ -99,7 +99,8 @@ def explain(error: dict, *, token: str, variable: str, label: str) -> str:
     message = re.sub(r"\s*(Refer to|For more info|Please (read|refer)|To submit)\b.*$", "", message, flags=re.S)
     message = " ".join(message.split()) or "no message"
     if code == 190:
-        return f"{label} refused the token in {variable} ({what}): it has expired or was revoked; set a new one ({message})"
+        return (f"{label} refused the token in {variable} ({what}): it is invalid or has expired; "
+                f"set a new one ({message})")
     needs = list(dict.fromkeys(_QUOTED.findall(message) + _BARE_PERMISSION.findall(message)))
     if needs and (is_permission(code) or re.search(r"permission|feature", message, re.I)):
         return (f"{label} refused access ({what}): the token in {variable} needs "
@@ -131,6 +132,8 @@ class Graph:
             raise Throttled(Problem(exc.url, exc)) from None
         except HTTPStatusError as exc:
             error = graph_error(exc.body)
+            if error is None and exc.status == 429:  # throttled, though not in Graph's words
+                raise Throttled(self._throttled("HTTP 429", exc.url)) from None
             if error is None and exc.status >= 500:
                 raise
             self._fail(error, exc.url, f"HTTP {exc.status} without a Graph error body")
@@ -139,13 +142,17 @@ class Graph:
             self._fail(error, response.url, "the answer is not a JSON object")
         return data, response
 
+    def _throttled(self, why: str, url: str) -> Problem:
+        url = scrub(url, self.token)
+        return Problem(url, DeferredError(f"{self.label} throttled this app ({why}); the rest waits for the next run",
+                                          url=url))
+
     def _fail(self, error: dict | None, url: str, otherwise: str):
         url = scrub(url, self.token)
         if error is None:
             raise CollectorError(otherwise, source=self.req.source.id, url=url)
         if is_throttle(error["code"]):
-            raise Throttled(Problem(url, DeferredError(
-                f"{self.label} throttled this app (code {error['code']}); the rest waits for the next run", url=url)))
+            raise Throttled(self._throttled(f"code {error['code']}", url))
         raise CollectorError(explain(error, token=self.token, variable=self.variable, label=self.label),
                              source=self.req.source.id, url=url)
 
@@ -156,7 +163,7 @@ def unix(value: str | None) -> int | None:
 
 
 class Walk:
-    """One Graph edge read page by page, newest first, until the saved `since`, `limit` objects,
+    """One Graph edge read page by page until the saved `since`, `limit` objects,
     the last page, a link off the Graph host or a throttle. Iterating yields `(object, response)`
     pairs and the Problem or Refused that ended the walk; then `state` is the edge's next cursor:
     `{"since": newest seen}`, or after a throttle mid-walk the old `since` and a `resume` link, so
@@ -168,7 +175,8 @@ class Walk:
     new."""
 
     def __init__(self, graph: Graph, url: str, params: dict, state: dict, *, stamp: str, ordered: bool, limit: int):
-        self.graph, self.url, self.params, self.stamp, self.ordered, self.limit = graph, url, params, stamp, ordered, limit
+        self.graph, self.url, self.params = graph, url, params
+        self.stamp, self.ordered, self.limit = stamp, ordered, limit
         self.state, self.throttled = dict(state), False
 
     def __iter__(self) -> Iterator[tuple[dict, Response] | Problem | Refused]:
@@ -185,15 +193,18 @@ class Walk:
                 yield exc.problem
                 self.throttled = True
                 if params is None:  # mid-walk: carry on from this page next time
-                    self.state = {"since": since, "resume": {"next": url, "newest": newest}}
+                    self.state = {**({"since": since} if since is not None else {}),
+                                  "resume": {"next": url, "newest": newest}}
                 return
             data = page.get("data")
             if not isinstance(data, list):
-                raise CollectorError("Graph answer has no data list", source=self.graph.req.source.id, url=response.url)
+                raise CollectorError("Graph answer has no data list", source=self.graph.req.source.id,
+                                     url=response.url)
             fresh = reached = False
             for obj in data:
                 if not isinstance(obj, dict) or not obj.get("id"):
-                    raise CollectorError("Graph object without an id", source=self.graph.req.source.id, url=response.url)
+                    raise CollectorError("Graph object without an id", source=self.graph.req.source.id,
+                                         url=response.url)
                 stamp = unix(obj.get(self.stamp))
                 older = since is not None and stamp is not None and stamp < since
                 reached, fresh = reached or older, fresh or not older

@@ -93,9 +93,12 @@ def _hashtags(req: CollectRequest, graph: Graph, ig_user: str, cursor: dict, see
                         f"Instagram allows {HASHTAG_LIMIT} unique hashtag searches per account in 7 days and "
                         f"{len(searches)} were made; #{key} waits until {free:%Y-%m-%d %H:%M} UTC", url=search_url))
                     continue
-                found, _ = graph.get(search_url, {"user_id": ig_user, "q": key})
+                found, response = graph.get(search_url, {"user_id": ig_user, "q": key})
                 searches[key] = now
-                ids = [h.get("id") for h in found.get("data") or [] if isinstance(h, dict) and h.get("id")]
+                if not isinstance(found.get("data"), list):
+                    raise CollectorError("hashtag search answered without a data list", source=req.source.id,
+                                         url=response.url)
+                ids = [h.get("id") for h in found["data"] if isinstance(h, dict) and h.get("id")]
                 if not ids:
                     continue  # Instagram knows no such hashtag: nothing to read
                 state["id"] = str(ids[0])
@@ -120,7 +123,8 @@ def collect_tags(req: CollectRequest) -> Iterator[Event]:
     """Media in which the scheme's account is tagged, and (if enabled) media of the scheme's hashtags."""
     ig_user = req.source.locator.strip()
     if not ig_user.isdigit():
-        raise CollectorError("the scheme's Instagram account must be given by its numeric user id", source=req.source.id)
+        raise CollectorError("the scheme's Instagram account must be given by its numeric user id",
+                             source=req.source.id)
     token = token_from(SCHEME_TOKEN, f"set {SCHEME_TOKEN} to collect Instagram media that tag the scheme's account")
     graph = Graph(req, token, SCHEME_TOKEN, "Instagram")
     cursor, seen = dict(req.cursor), set()

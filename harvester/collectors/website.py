@@ -23,7 +23,10 @@ from harvester.collectors import CollectRequest, Event
 from harvester.errors import BlockedURLError, ContentError, FetchError, RobotsDeniedError
 from harvester.web.extract import parse_html, parse_pdf
 from harvester.web.client import Response
-from harvester.items import Checkpoint, Gone, Item, NextCursor, Problem, Refused, Seen, Snapshot, tags_scheme
+from harvester.config.scheme import profile_of
+from harvester.items import (
+    Checkpoint, Gone, Item, NextCursor, Problem, ProfileLinks, Refused, Seen, Snapshot, tags_scheme,
+)
 from harvester.web.urls import canonical, in_scope, worth_fetching
 
 EVIDENCE_WORDS = ("ccqm", "cohesion", "equality", "equalities", "diversity", "inclusion", "inclusive", "pledge",
@@ -31,6 +34,7 @@ EVIDENCE_WORDS = ("ccqm", "cohesion", "equality", "equalities", "diversity", "in
                   "survey", "objectives", "belonging", "faith", "about", "story", "stories", "update")
 NOISE_WORDS = ("login", "cart", "basket", "checkout", "account", "search", "calendar", "tag/", "page/", "print")
 MAX_SITEMAP_URLS = 5000
+MAX_PROFILES = 50  # social profile links remembered from one site
 MAX_LINKS_KEPT = 200  # per page, in the cursor: how an unchanged (304) page's links are followed again
 CHECKPOINT_PAGES = 10
 
@@ -156,6 +160,7 @@ def collect(req: CollectRequest) -> Iterator[Event]:
 
     aliases: dict[str, str] = dict(req.cursor.get("aliases", {}))  # URL asked for -> where it redirected
     done: set[str] = set()
+    profiles: set[str] = set()  # the social accounts the site links to (they are its own)
     fetched = 0
     while frontier and fetched < limits.max_pages_per_site:
         _, depth, _, asked = heapq.heappop(frontier)
@@ -212,11 +217,15 @@ def collect(req: CollectRequest) -> Iterator[Event]:
             if item is not None:
                 yield item
             new_links[final] = [sys.intern(link) for link, _ in links if in_scope(link, start)][:MAX_LINKS_KEPT]
+            if len(profiles) < MAX_PROFILES:
+                profiles.update(link for link, _ in links if not in_scope(link, start) and profile_of(link))
         for link, anchor in links:
             push(link, anchor, depth + 1)
         if fetched % CHECKPOINT_PAGES == 0:  # if the run is cut off, the next one resumes from these links
             yield Checkpoint(lambda: {"link_graph": link_graph({**links_memory, **new_links}),
                                       "aliases": dict(aliases), "pages_fetched": fetched})
+    if profiles:
+        yield ProfileLinks(tuple(sorted(profiles))[:MAX_PROFILES])
     yield NextCursor({"link_graph": link_graph(new_links), "aliases": aliases, "pages_fetched": fetched})
 
 

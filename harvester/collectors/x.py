@@ -23,7 +23,7 @@ from typing import Iterator
 from urllib.parse import urlsplit
 
 from harvester.collectors import CollectRequest, Event
-from harvester.errors import CollectorError, DeferredError, FetchError, HTTPStatusError, NotConnected
+from harvester.errors import CollectorError, ConfigError, DeferredError, FetchError, HTTPStatusError, NotConnected
 from harvester.web.extract import parse_date
 from harvester.items import CONTROL, Item, NextCursor, Problem, Snapshot, tags_scheme
 
@@ -34,13 +34,15 @@ MIN_PAGE = 5  # mentions and timelines; recent search will not take fewer than 1
 MIN_SEARCH_PAGE = 10
 # Defaults return only id and text: PLATFORMS.md's "always request".
 FIELDS = {
-    "tweet.fields": "created_at,author_id,public_metrics,entities,attachments,note_tweet",
+    "tweet.fields": "created_at,author_id,public_metrics,entities,attachments,note_tweet,referenced_tweets",
     "expansions": "author_id,attachments.media_keys",
     "user.fields": "username,name",
     "media.fields": "type,url,preview_image_url",
 }
 USERNAME = re.compile(r"^[A-Za-z0-9_]{1,50}$")
 NUMERIC_ID = re.compile(r"^[0-9]{1,20}$")
+STALE_ID = re.compile(rb"'(?:since|until)_id' must be a tweet id created after .{0,80}larger than ([0-9]{1,20})")
+BEARER = re.compile(r"^[A-Za-z0-9\-._~+/%]+=*$")  # RFC 6750's b64token, and X's %-escapes
 
 
 class Budget:
@@ -65,8 +67,9 @@ class Budget:
             return not self.closed and self.left >= minimum
 
     def refund(self, n: int) -> None:
+        """Give back what was reserved and not served (negative if X served more: that is read too)."""
         with self._lock:
-            self.left += max(0, n)
+            self.left += n
 
     def close(self, reason: str) -> None:
         """The account's credit ran out: no X source of this run asks again."""
@@ -142,6 +145,8 @@ def _bearer() -> dict[str, str]:
     token = os.environ.get(TOKEN_ENV, "").strip()
     if not token:
         raise NotConnected(f"X is paid per post read: set {TOKEN_ENV} to collect it")
+    if not BEARER.match(token):  # a stray newline or space: the HTTP layer would quote it in its error
+        raise ConfigError("is not a bearer token (letters, digits and -._~+/%= only)", file=f"environment {TOKEN_ENV}")
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -182,6 +187,15 @@ def _stopped(exc: FetchError, spec, budget: Budget) -> FetchError:
     raise CollectorError(f"{what} (HTTP {exc.status}{' ' + said if said else ''})", source=spec.id, url=exc.url) from None
 
 
+def _window_floor(exc: FetchError) -> str | None:
+    """Recent search keeps 7 days: it refuses an older `since_id`/`until_id` with a 400 that names the
+    oldest id it still takes."""
+    if isinstance(exc, HTTPStatusError) and exc.status == 400:
+        found = STALE_ID.search(exc.body)
+        return found.group(1).decode() if found else None
+    return None
+
+
 def _errors_only(answer: dict, what: str, spec, url: str) -> CollectorError:
     first = (answer.get("errors") or [{}])[0]
     first = first if isinstance(first, dict) else {}
@@ -195,19 +209,27 @@ def _read(req: CollectRequest, url: str, params: dict, *, page_param: str, minim
     last the NextCursor."""
     spec, http = req.source, req.http
     since, until, top = cursor.get("newest_id"), cursor.get("until_id"), cursor.get("top_id")
-    base = {**FIELDS, **params, **({"since_id": since} if since else {}), **({"until_id": until} if until else {})}
     newest = oldest = None
-    page_token, seen_tokens, stop = None, set(), None
+    page_token, seen_tokens, stop, moved = None, set(), None, False
     while True:
         n = budget.reserve(PAGE_SIZE, minimum)
         if not n:
             stop = budget.spent(url)
             break
-        query = {**base, "max_results": n, **({page_param: page_token} if page_token else {})}
+        query = {**FIELDS, **params, "max_results": n, **({"since_id": since} if since else {}),
+                 **({"until_id": until} if until else {}), **({page_param: page_token} if page_token else {})}
         try:
             answer, response = http.get_json(url, params=query, headers=headers)
         except FetchError as exc:
             budget.refund(n)
+            floor = _window_floor(exc)
+            if floor and not moved and not page_token:  # read what the window still holds, once
+                moved = True
+                if until and int(until) <= int(floor):  # the gap has left the window: unreadable now
+                    since, until, top = max((i for i in (floor, top) if i), key=int), None, None
+                else:
+                    since = floor
+                continue
             stop = _stopped(exc, spec, budget)
             break
         if not isinstance(answer, dict):
@@ -224,6 +246,8 @@ def _read(req: CollectRequest, url: str, params: dict, *, page_param: str, minim
                 raise CollectorError("X post without a numeric id", source=spec.id, url=url)
             newest = tweet["id"] if newest is None or int(tweet["id"]) > int(newest) else newest
             oldest = tweet["id"] if oldest is None or int(tweet["id"]) < int(oldest) else oldest
+            if any(r.get("type") == "retweeted" for r in tweet.get("referenced_tweets") or [] if isinstance(r, dict)):
+                continue  # a retweet is someone else's words (the mentions endpoint cannot filter them)
             yield parse_tweet(tweet, users, org_id=spec.org_id, source_id=spec.id, fetched_at=response.fetched_at)
         page_token = (answer.get("meta") or {}).get("next_token")
         if not page_token or page_token in seen_tokens:

@@ -54,3 +54,28 @@ def normal_handle(platform: str, handle: str | None, url: str | None = None) -> 
         host = urlsplit(url).hostname if url else None
         return f"{handle}@{host}" if host else handle
     return handle or None
+
+
+_PROFILE_HOSTS = {"facebook.com": "facebook", "instagram.com": "instagram", "x.com": "x", "twitter.com": "x",
+                  "bsky.app": "bluesky"}
+_NOT_PROFILES = {"sharer", "sharer.php", "share", "intent", "hashtag", "explore", "p", "reel", "watch", "search",
+                 "home", "login", "tags", "groups", "events", "policies", "privacy", "help"}
+
+
+def profile_of(url: str) -> tuple[str, str] | None:
+    """(platform, handle) when `url` is a social profile (facebook.com/name, x.com/name,
+    bsky.app/profile/name, instagram.com/name, https://server/@user on Mastodon); None for a
+    share button, a post, a hashtag or any other page."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").removeprefix("www.").removeprefix("m.")
+    segments = [s for s in parts.path.split("/") if s]
+    if host in _PROFILE_HOSTS:
+        platform = _PROFILE_HOSTS[host]
+        if platform == "bluesky":
+            return ("bluesky", segments[1].lower()) if len(segments) == 2 and segments[0] == "profile" else None
+        if len(segments) != 1 or segments[0].lower() in _NOT_PROFILES or segments[0].endswith(".php"):
+            return None
+        return platform, segments[0].lstrip("@").lower()
+    if len(segments) == 1 and segments[0].startswith("@") and len(segments[0]) > 1 and host:
+        return "mastodon", f"{segments[0][1:]}@{host}".lower()
+    return None

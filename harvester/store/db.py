@@ -26,7 +26,7 @@ from typing import Any, Iterator
 import duckdb
 
 from harvester.config.registry import SCHEME, Organisation, SourceSpec
-from harvester.config.scheme import normal_handle
+from harvester.config.scheme import normal_handle, profile_of
 from harvester.errors import StoreError, StoreUnusableError
 from harvester.items import Item, strip_controls, utcnow
 from harvester.store import blobs
@@ -277,6 +277,7 @@ class Store:
                 (i.id, i.org_id, "own source" if not owners.get(i.id) else
                  "shared website" if i.platform == "website" else "shared source", i.source_id, n)
                 for i in latest.values() if i.org_id != SCHEME and i.org_id not in owners.get(i.id, set())])
+            self._learn_user_ids([i for i in latest.values() if i.org_id != SCHEME and i.kind == "post"], n)
             self._attribute_by_author([i for i in latest.values() if i.org_id == SCHEME], n)
             self._insert_many("snapshots", 9, [
                 (i.id, i.snapshot.hash, i.snapshot.url, _naive(i.snapshot.fetched_at), i.snapshot.status,
@@ -284,6 +285,20 @@ class Store:
                  zlib.compress(i.snapshot.body, 6))
                 for i in latest.values() if i.snapshot is not None])
         return [outcomes[i.id] for i in items]
+
+    def _learn_user_ids(self, posts: list[Item], n: dt.datetime) -> None:
+        """An organisation's own posts tell its accounts' platform ids: kept with its handles, so a
+        mention is credited even after the account is renamed (or where the platform shows a
+        display name, not a handle, as Facebook does)."""
+        authors = {(i.platform, i.author_id): i for i in posts if i.author_id}
+        for (platform, user_id), i in authors.items():
+            handle = normal_handle(platform, i.author, i.url) or user_id
+            self.con.execute("UPDATE handles SET user_id = coalesce(user_id, ?) WHERE platform = ? AND handle = ? "
+                             "AND org_id = ?", [user_id, platform, handle, i.org_id])
+            self.con.execute("INSERT INTO handles SELECT ?, ?, ?, ?, 'own source', ?, NULL WHERE NOT EXISTS "
+                             "(SELECT 1 FROM handles WHERE platform = ? AND (handle = ? OR user_id = ?)) "
+                             "ON CONFLICT DO NOTHING",
+                             [platform, handle, user_id, i.org_id, n, platform, handle, user_id])
 
     def _attribute_by_author(self, items: list[Item], n: dt.datetime) -> None:
         """Attribute the scheme's posts (mentions and tags of @iCCQM) to the organisation whose
@@ -299,12 +314,35 @@ class Store:
                         or by_handle.get((i.platform, normal_handle(i.platform, i.author, i.url)))] if org])
 
     def sync_handles(self, orgs: tuple[Organisation, ...], now: dt.datetime) -> None:
-        """The registry's social handles, as the organisations' own (a validator's links stay)."""
-        rows = [(platform, normal_handle(platform, loc), None, org.id, "registry", _naive(now))
+        """The registry's social handles, declared by the organisations (a validator's links, and the
+        handles their websites link to, stay)."""
+        rows = [(platform, normal_handle(platform, loc), None, org.id, "registry", _naive(now), None)
                 for org in orgs for platform, loc in org.social if normal_handle(platform, loc)]
         with self._tx():
+            known = {(r[0], r[1], r[2]): (r[3], r[4]) for r in self.con.execute(
+                "SELECT platform, handle, org_id, user_id, verified_by FROM handles WHERE how = 'registry'").fetchall()}
             self.con.execute("DELETE FROM handles WHERE how = 'registry'")
-            self._insert_many("handles", 6, rows)
+            self._insert_many("handles", 7, [
+                (r[0], r[1], known.get((r[0], r[1], r[3]), (None, None))[0]) + r[3:6]
+                + (known.get((r[0], r[1], r[3]), (None, None))[1],) for r in rows])
+
+    def verify_handles(self, org_id: str, profile_urls: list[str], now: dt.datetime) -> int:
+        """The organisation's website links to these profiles: the accounts are its own. A handle the
+        registry did not list is added (its mentions are credited from now on). Returns how many."""
+        found = {profile for profile in (profile_of(u) for u in profile_urls) if profile}
+        n = _naive(now)
+        with self._tx():
+            for platform, handle in found:
+                self.con.execute(
+                    "INSERT INTO handles VALUES (?, ?, NULL, ?, 'website', ?, 'website') ON CONFLICT (platform, handle) "
+                    "DO UPDATE SET verified_by = coalesce(handles.verified_by, 'website') "
+                    "WHERE handles.org_id = excluded.org_id", [platform, handle, org_id, n])
+        return len(found)
+
+    def verified_handles(self, org_id: str) -> set[tuple[str, str]]:
+        """(platform, handle) of the accounts confirmed as the organisation's own."""
+        return {(r[0], r[1]) for r in self.con.execute(
+            "SELECT platform, handle FROM handles WHERE org_id = ? AND verified_by IS NOT NULL", [org_id]).fetchall()}
 
     def link_handle(self, platform: str, handle: str, org_id: str, by: str, now: dt.datetime) -> int:
         """A validator ties a handle to an organisation; its posts already stored become that
@@ -315,9 +353,9 @@ class Store:
             user_ids = [r[0] for r in self.con.execute(
                 "SELECT DISTINCT author_id FROM items WHERE platform = ? AND author_id IS NOT NULL AND "
                 "lower(author) IN (?, ?)", [platform, key, key.split("@")[0]]).fetchall()]
-            self.con.execute("INSERT INTO handles VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (platform, handle) DO UPDATE "
-                             "SET org_id = excluded.org_id, how = excluded.how, linked_at = excluded.linked_at, "
-                             "user_id = coalesce(excluded.user_id, handles.user_id)",
+            self.con.execute("INSERT INTO handles VALUES (?, ?, ?, ?, ?, ?, 'validator') ON CONFLICT (platform, handle) "
+                             "DO UPDATE SET org_id = excluded.org_id, how = excluded.how, linked_at = excluded.linked_at, "
+                             "user_id = coalesce(excluded.user_id, handles.user_id), verified_by = 'validator'",
                              [platform, key, user_ids[0] if len(user_ids) == 1 else None, org_id, f"linked by {by}", n])
             posts = [r for r in self.con.execute(
                 "SELECT id, url, author, author_id, source_id FROM items WHERE platform = ?", [platform]).fetchall()
@@ -431,7 +469,9 @@ class Store:
         return _dicts(self.con.execute(
             "SELECT s.id, s.platform, s.locator, s.last_attempt, s.last_success, s.last_error, s.last_error_at, "
             "s.items_total, (SELECT r.refused FROM run_sources r JOIN runs u ON u.id = r.run_id "
-            "  WHERE r.source_id = s.id ORDER BY u.started_at DESC LIMIT 1) AS refused "
+            "  WHERE r.source_id = s.id ORDER BY u.started_at DESC LIMIT 1) AS refused, "
+            "(SELECT r.status FROM run_sources r JOIN runs u ON u.id = r.run_id "
+            "  WHERE r.source_id = s.id ORDER BY u.started_at DESC LIMIT 1) AS last_status "
             "FROM sources s WHERE s.org_id = ? AND s.retired_at IS NULL ORDER BY s.platform, s.locator", [org_id]))
 
     def last_harvest(self, org_id: str) -> dt.datetime | None:

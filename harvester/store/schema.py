@@ -66,7 +66,8 @@ MIGRATIONS: list[tuple[str, str]] = [
     ALTER TABLE items ADD COLUMN author_id VARCHAR;
     CREATE TABLE handles (
         platform VARCHAR NOT NULL, handle VARCHAR NOT NULL, user_id VARCHAR, org_id VARCHAR NOT NULL,
-        how VARCHAR NOT NULL, linked_at TIMESTAMP NOT NULL, PRIMARY KEY (platform, handle));
+        how VARCHAR NOT NULL, linked_at TIMESTAMP NOT NULL, verified_by VARCHAR,
+        PRIMARY KEY (platform, handle));
     """),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -224,7 +224,11 @@ class Http:
             self._wait_turn(url)
             response = self._get_once(url, headers, deadline)
             if response.status in (301, 302, 303, 307, 308) and "location" in response.headers:
-                url = urljoin(url, response.headers["location"])
+                target = urljoin(url, response.headers["location"])
+                if urlsplit(target).netloc.lower() != urlsplit(url).netloc.lower():
+                    # a credential is for the host it was given to: never carried to another one
+                    headers = {k: v for k, v in headers.items() if k.lower() not in ("authorization", "cookie")}
+                url = target
                 continue
             return response
         raise RedirectError(f"more than {self.settings.max_redirects} redirects", url=url)
