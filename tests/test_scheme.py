@@ -249,3 +249,35 @@ def test_a_scheme_source_without_its_login_is_skipped_and_the_run_stays_ok(demo_
     tag = [o for o in report.outcomes if o.source.platform == "mastodon-tag"]
     assert [o.status for o in tag] == ["ok"] and tag[0].counts["new"] == 3
     assert not report.failed
+
+
+# -- Mastodon: the scheme account's own mentions, through its notifications ---------------------------
+
+def test_mentions_of_the_scheme_account_are_read_from_its_notifications(demo_settings, monkeypatch):
+    from harvester.collectors import mastodon
+
+    server = "https://mastodon.example"
+    status = {"id": "9001", "uri": f"{server}/users/larder/statuses/9001", "url": f"{server}/@larder/9001",
+              "created_at": "2026-11-25T09:00:00.000Z", "content": "<p>Our volunteer survey: 31 of 40 feel welcome "
+              "@iCCQM</p>", "spoiler_text": "", "media_attachments": [], "mentions": [{"acct": "iCCQM"}], "tags": [],
+              "account": {"id": "77", "acct": "larder", "url": f"{server}/@larder"}}
+    spec = SourceSpec(SCHEME, "mastodon-mentions", f"@iCCQM@{server.removeprefix('https://')}")
+    monkeypatch.delenv("MASTODON_TOKEN", raising=False)
+    with pytest.raises(NotConnected, match="MASTODON_TOKEN"):
+        list(mastodon.collect_mentions(CollectRequest(source=spec, cursor={}, http=public_http(),
+                                                      settings=demo_settings)))
+    monkeypatch.setenv("MASTODON_TOKEN", "scheme-token")
+    with respx.mock() as router:
+        route = router.get(f"{server}/api/v1/notifications").mock(side_effect=[
+            httpx.Response(200, json=[{"id": "501", "type": "mention", "status": status}]), httpx.Response(200, json=[])])
+        events = list(mastodon.collect_mentions(CollectRequest(source=spec, cursor={}, http=public_http(),
+                                                               settings=demo_settings)))
+        (item,) = [e for e in events if not isinstance(e, NextCursor)]
+        assert item.native_id == status["uri"] and item.author_id == f"{server}/@larder" and item.org_id == SCHEME
+        assert events[-1].value == {"min_id": "501"}  # the notification's id, not the status's
+        request = route.calls[0].request
+        assert request.headers["Authorization"] == "Bearer scheme-token" and "scheme-token" not in str(request.url)
+        assert request.url.params["types[]"] == "mention"
+        list(mastodon.collect_mentions(CollectRequest(source=spec, cursor=events[-1].value, http=public_http(),
+                                                      settings=demo_settings)))
+        assert route.calls[-1].request.url.params["min_id"] == "501"  # only what is new

@@ -46,6 +46,7 @@ def collector_for(platform: str) -> Collector | None:
         "bluesky": bluesky.collect,
         # the scheme's own sources: mentions and tags of @iCCQM (harvester.config.scheme)
         "mastodon-tag": mastodon.collect_tag,
+        "mastodon-mentions": mastodon.collect_mentions,
         "bluesky-search": bluesky.collect_search,
         "facebook": facebook.collect,  # an organisation's Page, when it has connected a token
         "facebook-tagged": facebook.collect_tagged,

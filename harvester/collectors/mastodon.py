@@ -10,13 +10,14 @@ run asks only for what is new. Paging links are followed only on the same server
 from __future__ import annotations
 
 import json
+import os
 from typing import Iterator
 from urllib.parse import urlsplit
 
 import httpx
 
 from harvester.collectors import CollectRequest, Event
-from harvester.errors import CollectorError, HTTPStatusError
+from harvester.errors import CollectorError, HTTPStatusError, NotConnected
 from harvester.web.extract import html_to_text, parse_date
 from harvester.items import Item, NextCursor, Snapshot, tags_scheme
 
@@ -107,7 +108,26 @@ def collect_tag(req: CollectRequest) -> Iterator[Event]:
                               {"limit": PAGE_SIZE})
 
 
-def _read_timeline(req: CollectRequest, base: str, url: str, cursor: dict, params: dict) -> Iterator[Event]:
+def collect_mentions(req: CollectRequest) -> Iterator[Event]:
+    """Posts that mention the scheme's own account, from its notifications on its home server
+    (they reach it whichever server the author is on). Needs the account's token, MASTODON_TOKEN
+    (read:notifications), sent only in the Authorization header."""
+    spec = req.source
+    token = os.environ.get("MASTODON_TOKEN", "").strip()
+    if not token:
+        raise NotConnected("set MASTODON_TOKEN (the scheme account's token, read:notifications) to collect its "
+                           "mentions")
+    parsed = parse_handle(spec.locator)
+    if parsed is None:
+        raise CollectorError("not a Mastodon handle like @user@server or a profile URL", source=spec.id)
+    base = parsed[0]
+    yield from _read_timeline(req, base, f"{base}/api/v1/notifications", dict(req.cursor),
+                              {"types[]": "mention", "limit": PAGE_SIZE},
+                              headers={"Authorization": f"Bearer {token}"}, unwrap="status")
+
+
+def _read_timeline(req: CollectRequest, base: str, url: str, cursor: dict, params: dict,
+                   headers: dict | None = None, unwrap: str | None = None) -> Iterator[Event]:
     """Newest first following `rel="next"` on a first run; from the saved `min_id` forwards
     (`rel="prev"`) on later runs, so a nightly run asks only for what is new."""
     spec, http = req.source, req.http
@@ -117,18 +137,20 @@ def _read_timeline(req: CollectRequest, base: str, url: str, cursor: dict, param
         params["min_id"] = cursor["min_id"]
     newest, read = cursor.get("min_id"), 0
     while url and read < req.settings.harvest.max_posts_per_source:
-        page, response = http.get_json(url, params=params)
+        page, response = http.get_json(url, params=params, headers=headers)
         params = None  # paging links carry their own query
         if not isinstance(page, list):
             raise CollectorError("timeline answer is not a list", source=spec.id, url=response.url)
         if not page:
             break
-        for status in page:
-            if not isinstance(status, dict) or "id" not in status or "uri" not in status:
+        for entry in page:
+            # a notification wraps its status; its own id is the one paging and min_id count in
+            status = entry.get(unwrap) if unwrap and isinstance(entry, dict) else entry
+            if not isinstance(status, dict) or "id" not in status or "uri" not in status or "id" not in entry:
                 raise CollectorError("status without id or uri", source=spec.id, url=response.url)
             read += 1
-            if newest is None or int(status["id"]) > int(newest):
-                newest = str(status["id"])
+            if newest is None or int(entry["id"]) > int(newest):
+                newest = str(entry["id"])
             item = parse_status(status, org_id=spec.org_id, source_id=spec.id, fetched_at=response.fetched_at,
                                 response_status=response.status)
             if item is not None:

@@ -15,7 +15,7 @@ from harvester.config.registry import SCHEME, SourceSpec
 
 # Collector keys of the scheme-wide sources (the items they yield carry the base platform name, so a
 # post reached from an organisation's timeline and from the scheme's search is one item).
-SCHEME_PLATFORMS = {"mastodon-tag": "mastodon", "bluesky-search": "bluesky", "facebook-tagged": "facebook",
+SCHEME_PLATFORMS = {"mastodon-tag": "mastodon", "mastodon-mentions": "mastodon", "bluesky-search": "bluesky", "facebook-tagged": "facebook",
                     "instagram-tags": "instagram", "x-mentions": "x", "x-search": "x"}
 
 
@@ -23,6 +23,8 @@ def scheme_sources(scheme) -> tuple[SourceSpec, ...]:
     """The sources that collect mentions and tags of the scheme, from the `[scheme]` settings."""
     specs = [SourceSpec(SCHEME, "mastodon-tag", f"{server.rstrip('/')}/tags/{tag.lstrip('#')}")
              for server in scheme.mastodon_servers for tag in scheme.tags]
+    if scheme.mastodon_account:
+        specs.append(SourceSpec(SCHEME, "mastodon-mentions", scheme.mastodon_account))
     if scheme.bluesky_handle:
         specs.append(SourceSpec(SCHEME, "bluesky-search", scheme.bluesky_handle))
     if scheme.facebook_page_id:

@@ -88,11 +88,13 @@ class PlatformSettings:
 class SchemeSettings:
     """The scheme's own accounts and tags: posts that mention or tag them are collected for the whole
     scheme and attributed to organisations by their authors' handles. Credentials come only from
-    the environment: BLUESKY_HANDLE + BLUESKY_APP_PASSWORD, META_PAGE_TOKEN, X_BEARER_TOKEN."""
+    the environment: MASTODON_TOKEN, BLUESKY_HANDLE + BLUESKY_APP_PASSWORD, META_PAGE_TOKEN,
+    X_BEARER_TOKEN."""
 
     # Nothing is collected for the scheme until these are set (config/settings.toml sets the real ones).
     tags: tuple[str, ...] = ("iCCQM",)
     mastodon_servers: tuple[str, ...] = ()  # the tag timelines are read on each, e.g. https://mastodon.social
+    mastodon_account: str = ""  # the scheme's account, e.g. @iCCQM@mastodon.social: its mentions, with MASTODON_TOKEN
     bluesky_handle: str = ""  # searchPosts mentions= this handle and tag= each tag, e.g. iccqm.bsky.social
     facebook_page_id: str = ""  # /{page-id}/tagged, read with META_PAGE_TOKEN
     instagram_user_id: str = ""  # /{ig-user-id}/tags and mentioned_media, with META_PAGE_TOKEN
