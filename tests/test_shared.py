@@ -39,7 +39,8 @@ def test_two_organisations_sharing_a_website_both_have_its_evidence(world, tmp_p
         "{{mastodon}}", world.mastodon)
     config = write_config(tmp_path / "config", organisations=registry + TRUST.format(site=world.sites["greenfield"]),
                           settings="[http]\nallow_networks = ['127.0.0.1/32']\n[harvest]\ndelay_seconds = 0.0\n"
-                                   f"[platforms]\nbluesky_appview_url = '{world.bluesky}'\n")
+                                   f"[platforms]\nbluesky_appview_url = '{world.bluesky}'\n"
+                                   f"graph_api_url = '{world.graph}'\nx_api_url = '{world.x}'\n")
     settings = load_settings(config, db=tmp_path / "db.duckdb", out=tmp_path / "out", env={})
     both = (settings.organisation("greenfield-primary"), settings.organisation("greenfield-trust"))
     report = harvest(settings, both)

@@ -53,7 +53,8 @@ def collect(req: CollectRequest) -> Iterator[Event]:
     spec, http = req.source, req.http
     url = f"{req.settings.platforms.bluesky_appview_url.rstrip('/')}/xrpc/app.bsky.feed.getAuthorFeed"
     stop_at = req.cursor.get("newest_uri")
-    newest_uri, newest_at = None, None
+    stop_before = req.cursor.get("newest_created")  # as the platform wrote it, so it compares as text
+    newest_uri, newest_at, newest_created = None, None, None
     page_cursor, read = None, 0
     while read < req.settings.harvest.max_posts_per_source:
         params = {"actor": spec.locator.lstrip("@"), "filter": "posts_no_replies", "limit": PAGE_SIZE}
@@ -67,22 +68,25 @@ def collect(req: CollectRequest) -> Iterator[Event]:
             post = entry.get("post") if isinstance(entry, dict) else None
             if not isinstance(post, dict) or "uri" not in post:
                 raise CollectorError("feed entry without post.uri", source=spec.id, url=response.url)
-            if post["uri"] == stop_at:
-                reached_known = True
+            created = (post.get("record") or {}).get("createdAt") or post.get("indexedAt") or ""
+            if post["uri"] == stop_at or (stop_before and created and created < stop_before
+                                          and not entry.get("reason")):
+                reached_known = True  # the newest post of the last run, or older (it may have been deleted)
                 break
             read += 1
             item = parse_feed_item(entry, org_id=spec.org_id, source_id=spec.id, fetched_at=response.fetched_at)
             if item is None:
                 continue
             if newest_uri is None:
-                newest_uri, newest_at = post["uri"], item.published
+                newest_uri, newest_at, newest_created = post["uri"], item.published, created
             yield item
         page_cursor = data.get("cursor")
         if reached_known or not page_cursor or not data["feed"]:
             break
     cursor = dict(req.cursor)
     if newest_uri:
-        cursor.update(newest_uri=newest_uri, newest_at=newest_at.isoformat() if newest_at else None)
+        cursor.update(newest_uri=newest_uri, newest_at=newest_at.isoformat() if newest_at else None,
+                      newest_created=newest_created or None)
     yield NextCursor(cursor)
 
 

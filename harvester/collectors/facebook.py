@@ -134,8 +134,11 @@ class Graph:
             error = graph_error(exc.body)
             if error is None and exc.status == 429:  # throttled, though not in Graph's words
                 raise Throttled(self._throttled("HTTP 429", exc.url)) from None
-            if error is None and exc.status >= 500:
-                raise
+            if exc.status >= 500 and (error is None or error.get("is_transient") or error.get("code") in (1, 2)):
+                # an outage (Graph says so: code 1/2, is_transient): the server's fault, not the token's
+                said = f"HTTP {exc.status}" + (f", Graph error {error['code']}" if error else "")
+                raise CollectorError(f"{self.label} is unavailable ({said}); the next run tries again",
+                                     source=self.req.source.id, url=scrub(exc.url, self.token)) from None
             self._fail(error, exc.url, f"HTTP {exc.status} without a Graph error body")
         error = graph_error(data)
         if error is not None or not isinstance(data, dict):

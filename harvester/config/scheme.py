@@ -9,7 +9,7 @@ and a status's `acct` of `greenfield` on mastodon.social are the same account.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from harvester.config.registry import SCHEME, SourceSpec
 
@@ -45,6 +45,9 @@ def normal_handle(platform: str, handle: str | None, url: str | None = None) -> 
     handle = handle.strip()
     if handle.startswith(("http://", "https://")):
         parts = urlsplit(handle)
+        page_id = parse_qs(parts.query).get("id", [""])[0]
+        if platform == "facebook" and parts.path.rstrip("/").endswith("profile.php") and page_id.isdigit():
+            return page_id  # facebook.com/profile.php?id=N: the Page's numeric id
         first = parts.path.strip("/").split("/")[0] if parts.path.strip("/") else ""
         if platform == "mastodon":
             return f"{first.lstrip('@')}@{parts.hostname}".lower() if first else None

@@ -311,7 +311,9 @@ class Store:
         self._insert_many("attributions", 5, [
             (i.id, org, "mention", i.source_id, n) for i in items
             for org in [by_user.get((i.platform, i.author_id))
-                        or by_handle.get((i.platform, normal_handle(i.platform, i.author, i.url)))] if org])
+                        or by_handle.get((i.platform, normal_handle(i.platform, i.author, i.url)))
+                        # a registry may give the account by its numeric id (a Facebook Page, an IG account)
+                        or by_handle.get((i.platform, (i.author_id or "").lower()))] if org])
 
     def sync_handles(self, orgs: tuple[Organisation, ...], now: dt.datetime) -> None:
         """The registry's social handles, declared by the organisations (a validator's links, and the
