@@ -1,0 +1,67 @@
+"""Extraction speed: our path (`harvester.web.extract.parse_html`: text, title, date and links)
+against bare single-process `trafilatura.extract` on the same pages, in the same run.
+
+Runs over the real pages of `../shared/corpus/web/` (skips, saying so, when it is absent), each
+page once to warm up and then `--rounds` times. Ends with one line
+`extract: RATIO ours_pages_per_s=N trafilatura_pages_per_s=N` where RATIO is ours / bare
+(above 1 is faster than bare trafilatura).
+
+    python bench/extract.py [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import trafilatura  # noqa: E402
+
+from harvester.web.extract import decode, parse_html  # noqa: E402
+
+CORPUS = ROOT.parent / "shared" / "corpus" / "web"
+
+
+def timed(label: str, work, bodies: list[tuple[str, bytes]], rounds: int) -> float:
+    for url, body in bodies:  # warm up: caches, lazy imports
+        work(url, body)
+    started = time.perf_counter()
+    for _ in range(rounds):
+        for url, body in bodies:
+            work(url, body)
+    rate = rounds * len(bodies) / (time.perf_counter() - started)
+    print(f"{label}: {rate:.1f} pages/s")
+    return rate
+
+
+def bare(url: str, body: bytes) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trafilatura.extract(decode(body, None), url=url)
+
+
+def ours(url: str, body: bytes) -> None:
+    parse_html(body, url)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    if not CORPUS.is_dir():
+        print(f"extract: skipped ({CORPUS} not present: ../shared/ sits beside the project in development and CI)")
+        return
+    bodies = [(f"https://example.org/{p.stem}/", p.read_bytes()) for p in sorted(CORPUS.glob("*.htm*"))]
+    print(f"{len(bodies)} real pages, {sum(len(b) for _, b in bodies) / 1e6:.1f} MB")
+    theirs = timed("bare trafilatura.extract", bare, bodies, args.rounds)
+    mine = timed("ccqm parse_html (text, title, date, links)", ours, bodies, args.rounds)
+    print(f"extract: {mine / theirs:.2f} ours_pages_per_s={mine:.1f} trafilatura_pages_per_s={theirs:.1f}")
+
+
+if __name__ == "__main__":
+    main()
