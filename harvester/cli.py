@@ -47,6 +47,15 @@ def _errors():
         sys.exit(exc.exit_code)
 
 
+def _echo_json(value) -> None:
+    click.echo(json.dumps(value, indent=2, default=str))
+
+
+# Who made a validator's decision, kept with it: the login name unless given.
+_by_option = click.option("--by", default=lambda: os.environ.get("USER", "validator"), show_default="$USER",
+                          help="Who decided (kept with the decision).")
+
+
 def _settings(ctx: click.Context, out: str | None = None, *, registry: bool = True) -> Settings:
     with _errors():
         return load_settings(ctx.obj["config"], db=ctx.obj["db"], out=out, registry=registry)
@@ -248,7 +257,7 @@ def orgs(ctx: click.Context, as_json: bool) -> None:
     with _errors():
         rows = org_status(settings)
     if as_json:
-        click.echo(json.dumps(rows, indent=2, default=str))
+        _echo_json(rows)
         return
     for r in rows:
         levels = " ".join(f"{k}={v}" for k, v in r["levels"].items()) or "not scored"
@@ -267,7 +276,7 @@ def orgs_unattributed(ctx: click.Context, as_json: bool) -> None:
     with _errors():
         rows = unattributed(settings)
     if as_json:
-        click.echo(json.dumps(rows, indent=2, default=str))
+        _echo_json(rows)
         return
     if not rows:
         click.echo("no unattributed posts")
@@ -280,8 +289,7 @@ def orgs_unattributed(ctx: click.Context, as_json: bool) -> None:
 @click.argument("handle")
 @click.argument("org")
 @click.option("--platform", default=None, help="The handle's platform, when its form does not say.")
-@click.option("--by", default=lambda: os.environ.get("USER", "validator"), show_default="$USER",
-              help="Who decided (kept with the link).")
+@_by_option
 @click.pass_context
 def orgs_link(ctx: click.Context, handle: str, org: str, platform: str | None, by: str) -> None:
     """Attach HANDLE (and its posts) to organisation ORG."""
@@ -303,8 +311,7 @@ def evidence() -> None:
 @click.argument("org")
 @click.argument("url")
 @click.option("--note", default="", help="Why it is evidence (kept with it).")
-@click.option("--by", default=lambda: os.environ.get("USER", "validator"), show_default="$USER",
-              help="Who added it.")
+@_by_option
 @click.pass_context
 def evidence_add(ctx: click.Context, org: str, url: str, note: str, by: str) -> None:
     """Fetch URL (a LinkedIn or Threads post, a news article) and keep it as ORG's evidence.
@@ -347,7 +354,7 @@ def config_cmd(ctx: click.Context, as_json: bool) -> None:
     settings = _settings(ctx)
     rows = settings.effective()
     if as_json:
-        click.echo(json.dumps([{"setting": k, "value": v, "from": w} for k, v, w in rows], indent=2, default=str))
+        _echo_json([{"setting": k, "value": v, "from": w} for k, v, w in rows])
         return
     for key, value, where in rows:
         shown = ", ".join(value) if isinstance(value, (list, tuple)) else value
@@ -366,7 +373,7 @@ def runs(ctx: click.Context, limit: int, as_json: bool) -> None:
     with _errors():
         found = recent_runs(settings, limit)
     if as_json:
-        click.echo(json.dumps(found, indent=2, default=str))
+        _echo_json(found)
         return
     if not found:
         click.echo("no runs yet")

@@ -4,17 +4,12 @@ organisation's evidence at the next score)."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from harvester.config.registry import SOCIAL_PLATFORMS
+from harvester.config.scheme import social_platform
 from harvester.config.settings import Settings
 from harvester.errors import UsageError
 from harvester.items import utcnow
 from harvester.store.db import open_store
-
-_HOSTS = {"facebook.com": "facebook", "instagram.com": "instagram", "x.com": "x", "twitter.com": "x",
-          "bsky.app": "bluesky"}
-
 
 def platform_of(handle: str, platform: str | None = None) -> str:
     """The platform a handle belongs to: given, or read from a profile URL or the handle's form
@@ -24,8 +19,7 @@ def platform_of(handle: str, platform: str | None = None) -> str:
             raise UsageError(f"unknown platform {platform!r} (known: {', '.join(SOCIAL_PLATFORMS)})")
         return platform
     if handle.startswith(("http://", "https://")):
-        host = (urlsplit(handle).hostname or "").removeprefix("www.").removeprefix("m.")
-        return _HOSTS.get(host, "mastodon")  # any other server with /@user profiles is Mastodon
+        return social_platform(handle) or "mastodon"  # any other server with /@user profiles is Mastodon
     if handle.lstrip("@").count("@") == 1:
         return "mastodon"
     if "." in handle:

@@ -13,11 +13,6 @@ from urllib.parse import parse_qs, urlsplit
 
 from harvester.config.registry import SCHEME, SourceSpec
 
-# Collector keys of the scheme-wide sources (the items they yield carry the base platform name, so a
-# post reached from an organisation's timeline and from the scheme's search is one item).
-SCHEME_PLATFORMS = {"mastodon-tag": "mastodon", "mastodon-mentions": "mastodon", "bluesky-search": "bluesky", "facebook-tagged": "facebook",
-                    "instagram-tags": "instagram", "x-mentions": "x", "x-search": "x"}
-
 
 def scheme_sources(scheme) -> tuple[SourceSpec, ...]:
     """The sources that collect mentions and tags of the scheme, from the `[scheme]` settings."""
@@ -67,20 +62,25 @@ _NOT_PROFILES = {"sharer", "sharer.php", "share", "intent", "hashtag", "explore"
                  "home", "login", "tags", "groups", "events", "policies", "privacy", "help"}
 
 
+def social_platform(url: str) -> str | None:
+    """The platform whose site `url` is on (facebook.com, m.facebook.com, twitter.com, ...), if any."""
+    host = (urlsplit(url).hostname or "").removeprefix("www.").removeprefix("m.")
+    return _PROFILE_HOSTS.get(host)
+
+
 def profile_of(url: str) -> tuple[str, str] | None:
     """(platform, handle) when `url` is a social profile (facebook.com/name, x.com/name,
     bsky.app/profile/name, instagram.com/name, https://server/@user on Mastodon); None for a
     share button, a post, a hashtag or any other page."""
     parts = urlsplit(url)
-    host = (parts.hostname or "").removeprefix("www.").removeprefix("m.")
     segments = [s for s in parts.path.split("/") if s]
-    if host in _PROFILE_HOSTS:
-        platform = _PROFILE_HOSTS[host]
+    platform = social_platform(url)
+    if platform:
         if platform == "bluesky":
             return ("bluesky", segments[1].lower()) if len(segments) == 2 and segments[0] == "profile" else None
         if len(segments) != 1 or segments[0].lower() in _NOT_PROFILES or segments[0].endswith(".php"):
             return None
         return platform, segments[0].lstrip("@").lower()
-    if len(segments) == 1 and segments[0].startswith("@") and len(segments[0]) > 1 and host:
-        return "mastodon", f"{segments[0][1:]}@{host}".lower()
+    if len(segments) == 1 and segments[0].startswith("@") and len(segments[0]) > 1 and parts.hostname:
+        return "mastodon", f"{segments[0][1:]}@{parts.hostname}".lower()
     return None

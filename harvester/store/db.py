@@ -318,15 +318,16 @@ class Store:
     def sync_handles(self, orgs: tuple[Organisation, ...], now: dt.datetime) -> None:
         """The registry's social handles, declared by the organisations (a validator's links, and the
         handles their websites link to, stay)."""
-        rows = [(platform, normal_handle(platform, loc), None, org.id, "registry", _naive(now), None)
-                for org in orgs for platform, loc in org.social if normal_handle(platform, loc)]
+        declared = [(platform, normal_handle(platform, loc), org.id)
+                    for org in orgs for platform, loc in org.social if normal_handle(platform, loc)]
         with self._tx():
-            known = {(r[0], r[1], r[2]): (r[3], r[4]) for r in self.con.execute(
+            kept = {(r[0], r[1], r[2]): (r[3], r[4]) for r in self.con.execute(  # a learnt id, a verification
                 "SELECT platform, handle, org_id, user_id, verified_by FROM handles WHERE how = 'registry'").fetchall()}
             self.con.execute("DELETE FROM handles WHERE how = 'registry'")
             self._insert_many("handles", 7, [
-                (r[0], r[1], known.get((r[0], r[1], r[3]), (None, None))[0]) + r[3:6]
-                + (known.get((r[0], r[1], r[3]), (None, None))[1],) for r in rows])
+                (platform, handle, user_id, org, "registry", _naive(now), verified_by)
+                for platform, handle, org in declared
+                for user_id, verified_by in [kept.get((platform, handle, org), (None, None))]])
 
     def verify_handles(self, org_id: str, profile_urls: list[str], now: dt.datetime) -> int:
         """The organisation's website links to these profiles: the accounts are its own. A handle the
