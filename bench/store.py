@@ -1,6 +1,7 @@
 """How fast the store takes a harvest: items saved per second in the harvest's batches (target at
 least 2,000/s), and the cost of marking 50 pages seen as the database grows from 2,500 to 50,000
-items (target: flat). Real text: development-set excerpts as page bodies, with snapshots.
+items (target: flat). Real text: development-set excerpts as page bodies, with snapshots and the
+raw records they point at (pages served uncompressed, as most are).
 Ends with one line `store: ITEMS_PER_S seen_2500=MS seen_50000=MS`.
 """
 
@@ -19,7 +20,7 @@ from harvester.app.harvest import SourceOutcome, _save_events  # noqa: E402
 from harvester.app.train import load_set  # noqa: E402
 from harvester.config.registry import Organisation, SourceSpec  # noqa: E402
 from harvester.config.settings import HarvestSettings  # noqa: E402
-from harvester.items import Item, Seen, Snapshot  # noqa: E402
+from harvester.items import Item, RawRecord, Seen, Snapshot  # noqa: E402
 from harvester.store.db import open_store  # noqa: E402
 
 NOW = dt.datetime(2026, 11, 30, tzinfo=dt.timezone.utc)
@@ -31,10 +32,14 @@ def items(texts: list[str], start: int, count: int, spec: SourceSpec) -> list[It
     for n in range(start, start + count):
         url = f"https://school.example.org/news/{n}/"
         body = texts[n % len(texts)]
+        html = f"<html><body><p>{body}</p></body></html>".encode()
+        record = RawRecord(url=url, fetched_at=NOW, status=200, reason="OK", http_version="HTTP/1.1",
+                           headers=(("Content-Type", "text/html; charset=utf-8"), ("ETag", f'"{n}"'),
+                                    ("Content-Length", str(len(html)))), payload=html)
         out.append(Item(org_id=spec.org_id, source_id=spec.id, platform="website", kind="page", native_id=url,
                         url=url, title=f"News {n}", text=body, published=NOW, etag=f'"{n}"',
                         snapshot=Snapshot(url=url, fetched_at=NOW, status=200, content_type="text/html",
-                                          body=f"<html><body><p>{body}</p></body></html>".encode())))
+                                          body=html, record=record)))
     return out
 
 

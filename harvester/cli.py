@@ -327,6 +327,27 @@ def evidence_add(ctx: click.Context, org: str, url: str, note: str, by: str) -> 
 
 
 @main.command()
+@click.argument("org")
+@click.option("--warc", "warc", required=True, type=click.Path(dir_okay=False),
+              help="The WARC file to write (gzipped record by record if it ends in .gz).")
+@click.pass_context
+def export(ctx: click.Context, org: str, warc: str) -> None:
+    """Write ORG's raw records (every response its evidence came from, as received) as a WARC.
+
+    Each is a `response` record: status line, headers and body as they came off the wire, dated
+    when fetched, with the SHA-256 ccqm stored as its payload digest, so cited evidence replays
+    in archive tools (pywb, ReplayWeb.page)."""
+    from harvester.app.export import export_warc
+
+    settings = _settings(ctx)
+    with _errors():
+        done = export_warc(settings, org, Path(warc))
+    older = f", {done.resources} snapshot(s) kept before raw records were" if done.resources else ""
+    click.echo(visible(f"wrote {done.records} record(s) for {org} to {done.path} "
+                       f"({done.responses} response(s){older})"))
+
+
+@main.command()
 @click.option("--data", default="fixtures/labelled", show_default=True, type=click.Path(file_okay=False),
               help="The development set (a folder with raw/*.jsonl).")
 @click.option("--out", default=None, type=click.Path(dir_okay=False),

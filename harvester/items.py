@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Callable
 from urllib.parse import urlsplit
 
@@ -75,7 +77,7 @@ def item_id(platform: str, native_id: str) -> str:
 
 def tags_scheme(*texts: str | None) -> bool:
     """Whether any text tags the scheme (@iCCQM or #iCCQM, any case)."""
-    return any(t and SCHEME_TAG.search(t) for t in texts)
+    return any(t and "iccqm" in t.lower() and SCHEME_TAG.search(t) for t in texts)  # the cheap test first
 
 
 def normalise_text(text: str) -> str:
@@ -85,9 +87,78 @@ def normalise_text(text: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
+@dataclass(frozen=True, eq=False)
+class RawRecord:
+    """One HTTP response exactly as it was received: status line, every header (in order, in the
+    server's case, repeats kept) and the body as it came off the wire, still content-encoded (only
+    the transfer coding, chunked, is undone). Snapshots point at it; many snapshots may share one
+    (an API page of 40 posts, a feed of 20 entries), and the store keeps it once. `ccqm export
+    --warc` writes it back out as a WARC response record whose payload digest is `payload_sha256`.
+
+    `redacted` says what was taken out before it was kept (a credential an API echoed into its
+    answer): the payload is then the decoded body with the secret replaced."""
+
+    url: str
+    fetched_at: dt.datetime
+    status: int
+    reason: str
+    http_version: str
+    headers: tuple[tuple[str, str], ...]
+    payload: bytes
+    redacted: str | None = None
+
+    @cached_property
+    def payload_sha256(self) -> str:
+        return sha256(self.payload)
+
+    @cached_property
+    def id(self) -> str:
+        """A stable id made of everything the record holds (so saving it twice stores it once)."""
+        when = self.fetched_at.astimezone(dt.timezone.utc) if self.fetched_at.tzinfo else self.fetched_at
+        return sha256(json.dumps([self.url, when.replace(tzinfo=None).isoformat(), self.http_version, self.status,
+                                  self.reason, self.headers, self.payload_sha256, self.redacted]))[:32]
+
+    def header(self, name: str) -> str | None:
+        """The first value of a header, by case-insensitive name."""
+        name = name.lower()
+        return next((v for k, v in self.headers if k.lower() == name), None)
+
+    @property
+    def content_encoded(self) -> bool:
+        """Whether the payload is still compressed by the server (gzip, deflate)."""
+        return (self.header("content-encoding") or "identity").strip().lower() not in ("", "identity")
+
+    def accounted(self) -> int:
+        """The payload's size the first time it is asked, 0 after: a record shared by many items
+        counts once towards the size of the harvest batch that holds them."""
+        if self.__dict__.get("_accounted"):
+            return 0
+        self.__dict__["_accounted"] = True
+        return len(self.payload)
+
+    def redact(self, body: bytes, secrets: tuple[str, ...], pattern: re.Pattern[bytes] | None = None,
+               what: str = "credentials") -> RawRecord:
+        """This record with `secrets` (and whatever `pattern` matches) blanked out of `body`, its
+        decoded payload; itself when none occurs there. A redacted payload is the decoded body, so
+        Content-Encoding and Content-Length are kept renamed `X-Ccqm-Original-...`, and a true
+        Content-Length follows."""
+        cleaned = body
+        for secret in (s for s in secrets if s):
+            cleaned = cleaned.replace(secret.encode("utf-8"), b"[redacted]")
+        if pattern is not None:
+            cleaned = pattern.sub(b"[redacted]", cleaned)
+        if cleaned == body:
+            return self
+        kept = tuple((f"X-Ccqm-Original-{k}" if k.lower() in ("content-encoding", "content-length") else k, v)
+                     for k, v in self.headers) + (("Content-Length", str(len(cleaned))),)
+        return replace(self, headers=kept, payload=cleaned, redacted=what)
+
+
 @dataclass(frozen=True)
 class Snapshot:
-    """One fetched version of a body: what makes a citation provable after deletion."""
+    """One fetched version of a body: what makes a citation provable after deletion. `record`: the
+    raw response it came from (the page as served, the whole API page or feed a post or entry
+    was read from), kept once however many snapshots share it."""
 
     url: str
     fetched_at: dt.datetime
@@ -95,6 +166,7 @@ class Snapshot:
     content_type: str
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    record: RawRecord | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "url", CONTROL.sub("", self.url))
@@ -102,6 +174,8 @@ class Snapshot:
 
     @property
     def hash(self) -> str:
+        if self.record is not None and self.record.payload is self.body:  # hashed once for both
+            return self.record.payload_sha256
         return sha256(self.body)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from harvester.errors import ConfigError
-from harvester.config.settings import load_settings
+from harvester.config.settings import HarvestSettings, load_settings
 from tests.conftest import PROJECT, write_config
 
 GOOD_ORG = """
@@ -210,7 +210,7 @@ def test_priority_is_default_file_environment_flag_and_origins_say_so(tmp_path):
     assert settings.harvest.max_depth == 4 and settings.origins["harvest.max_depth"] == "environment CCQM_HARVEST_MAX_DEPTH"
     assert settings.http.allow_networks == ("127.0.0.1/32", "::1/128")  # a list from the environment
     assert str(settings.db_path) == "from-env.duckdb" and settings.origins["paths.db"] == "environment CCQM_DB"
-    assert settings.harvest.concurrency == 4 and "harvest.concurrency" not in settings.origins  # the default
+    assert settings.harvest.concurrency == HarvestSettings().concurrency and "harvest.concurrency" not in settings.origins
     flagged = load_settings(config, db=tmp_path / "flag.duckdb", env={"CCQM_DB": "from-env.duckdb"})
     assert flagged.db_path == tmp_path / "flag.duckdb" and flagged.origins["paths.db"] == "flag --db"
 

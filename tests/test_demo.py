@@ -93,6 +93,13 @@ def test_an_edited_page_keeps_both_versions_and_a_deleted_one_stays_as_evidence(
         post.write_text(post.read_text(encoding="utf-8").replace(
             "</article>", "<p>Update: 37 colleagues used the room in its first month.</p></article>"), encoding="utf-8")
         gone.unlink()
+        # as a CMS does: the edited page's <lastmod> moves on, the deleted page leaves the sitemap
+        sitemap = world_dir / "sites" / "castlegate" / "sitemap.xml"
+        entries = sitemap.read_text(encoding="utf-8").split("<url>")
+        sitemap.write_text("<url>".join(
+            entry.replace("</loc>\n    <lastmod>2026-09-", "</loc>\n    <lastmod>2026-11-")
+            if "multi-faith-prayer" in entry else entry
+            for entry in entries if "warehouse-operative" not in entry), encoding="utf-8")
         report = harvest(settings, chosen)
     assert report.totals["changed"] >= 1 and report.totals["gone"] == 1
     with open_store(settings.db_path) as store:

@@ -7,6 +7,8 @@ collectors; the store is the real one, so nothing here touches the network.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 import harvester.app.harvest as harvest_module
@@ -297,11 +299,13 @@ def test_a_site_of_large_pages_is_saved_as_it_goes_not_held_until_the_end(tmp_pa
     def collect(request):  # 40 pages of 400 kB each: 16 MB if held to the end
         for n in range(40):
             if n == 39:
+                time.sleep(1.0)  # the harvest lets go of the database when idle: read it then
                 stored_while_crawling.append(query(settings, "SELECT count(*) FROM items")[0][0])
             item = page(request.source, n)
             yield dataclasses.replace(item, text=item.text + " word" * 80_000)
 
     use_collectors(monkeypatch, {"website": collect})
-    harvest(settings, settings.organisations)
+    report = harvest(settings, settings.organisations)
+    assert stored_while_crawling, report.outcomes[0].errors
     assert stored_while_crawling[0] >= 30  # saved in batches of about 3 MB while the crawl went on
     assert query(settings, "SELECT count(*) FROM items") == [(40,)]

@@ -19,7 +19,7 @@ from harvester.collectors import CollectRequest
 from harvester.collectors.website import collect, remembered_links
 from harvester.config.registry import SourceSpec
 from harvester.config.settings import HarvestSettings, HttpSettings, Settings
-from harvester.items import Gone, Item, NextCursor, Problem, Seen
+from harvester.items import Gone, Item, NextCursor, Problem, Refused, Seen
 from harvester.web.client import build_client
 from tests.loopback import Handler, LoopbackServer, serving
 
@@ -70,8 +70,11 @@ def page(title: str, *links: str | tuple[str, str], text: str | None = None) -> 
     return 200, HTML, body.encode("utf-8")
 
 
-def urlset(*urls: str) -> tuple[int, dict, bytes]:
-    locs = "".join(f"<url><loc>{escape(u)}</loc></url>" for u in urls)
+def urlset(*urls: str, lastmod: dict[str, str] | None = None) -> tuple[int, dict, bytes]:
+    """A sitemap of `urls`, each with its <lastmod> where `lastmod` gives one."""
+    dates = lastmod or {}
+    locs = "".join(f"<url><loc>{escape(u)}</loc>" + (f"<lastmod>{dates[u]}</lastmod>" if u in dates else "")
+                   + "</url>" for u in urls)
     return 200, XML, (f'<?xml version="1.0" encoding="UTF-8"?>'
                       f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{locs}</urlset>').encode()
 
@@ -114,8 +117,8 @@ def crawl(tmp_path):
     """crawl(site, pages=.., depth=.., cursor=.., validators=..) -> every event `collect` yields."""
 
     def run(target: Site, *, pages: int = 60, depth: int = 3, cursor: dict | None = None,
-            validators: dict | None = None) -> list:
-        harvest = HarvestSettings(delay_seconds=0.0, max_pages_per_site=pages, max_depth=depth)
+            validators: dict | None = None, **limits) -> list:
+        harvest = HarvestSettings(delay_seconds=0.0, max_pages_per_site=pages, max_depth=depth, **limits)
         settings = Settings(config_dir=tmp_path, db_path=tmp_path / "x.duckdb", dossier_dir=tmp_path / "d",
                             http=HTTP, harvest=harvest)
         client = build_client(HTTP, harvest, sleep=lambda seconds: None)
@@ -476,3 +479,91 @@ def test_link_words_still_decide_priority_when_the_sitemap_lists_the_same_pages(
     _anchor_site(site, with_sitemap=True)
     crawl(site, pages=2)
     assert site.page_paths() == ["/", "/p7"]
+
+
+# -- 9. an evidence-first frontier: sitemap dates, generated pages, link lists ------------------------------
+
+def dated_site(site: Site, dates: dict[str, str]) -> None:
+    """A home page linking to /news/1/ .. /news/5/, all in a sitemap with the given <lastmod>s."""
+    news = [f"/news/{n}/" for n in range(1, 6)]
+    site.routes["/robots.txt"] = robots(f"User-agent: *\nAllow: /\nSitemap: {site.base}/sitemap.xml\n")
+    site.routes["/"] = page("Home", *news)
+    for path in news:
+        site.routes[path] = page(f"News {path}", "/")
+    site.routes["/sitemap.xml"] = urlset(*(site.url(p) for p in news),
+                                         lastmod={site.url(p): d for p, d in dates.items()})
+
+
+def validators_of(events) -> dict:
+    return {i.url: (i.etag, i.last_modified) for i in items(events)}
+
+
+NEWS_DATES = {f"/news/{n}/": f"2026-0{n}-1{n}" for n in range(1, 6)}
+
+
+def test_a_recrawl_skips_the_pages_whose_sitemap_date_has_not_changed(site, crawl):
+    dated_site(site, NEWS_DATES)
+    first = crawl(site)
+    assert len(items(first)) == 6
+    site.clear()
+    dated_site(site, {**NEWS_DATES, "/news/3/": "2026-11-29"})  # one page changed since
+    second = crawl(site, cursor=cursor_of(first), validators=validators_of(first))
+    assert site.page_paths() == ["/", "/news/3/"]  # the home page has no date: it is asked again
+    assert {e.native_id for e in of(Seen, second)} == {site.url(f"/news/{n}/") for n in (1, 2, 4, 5)}
+    third = crawl(site, cursor=cursor_of(second), validators=validators_of(first))
+    assert len(of(Seen, third)) == 5  # the skipped pages stay remembered, run after run
+
+
+def test_pages_whose_sitemap_dates_say_nothing_are_asked_for_again(site, crawl):
+    same = {path: "2026-11-30" for path in NEWS_DATES}  # a sitemap stamping every page with one date
+    dated_site(site, same)
+    first = crawl(site)
+    site.clear()
+    crawl(site, cursor=cursor_of(first), validators=validators_of(first))
+    assert sorted(site.page_paths()) == sorted(["/", *NEWS_DATES])
+
+
+def test_a_page_skipped_for_its_date_is_read_again_after_recheck_days(site, crawl):
+    dated_site(site, NEWS_DATES)
+    first = crawl(site)
+    cursor = cursor_of(first)
+    cursor["checked"] = {url: [stamp, day - 31] for url, (stamp, day) in cursor["checked"].items()}
+    site.clear()
+    crawl(site, cursor=cursor, validators=validators_of(first), recheck_days=30)
+    assert sorted(site.page_paths()) == sorted(["/", *NEWS_DATES])
+
+
+def test_a_calendar_trap_costs_only_its_cap_and_is_reported_once(site, crawl):
+    site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
+    months = [f"/calendar/{2020 + k // 12}/{k % 12 + 1}/" for k in range(120)]
+    site.routes["/"] = page("Home", ("/calendar/2020/1/", "What's on"), "/about/")
+    site.routes["/about/"] = page("About us")
+    for here, following in zip(months, months[1:]):
+        site.routes[here] = page(f"Calendar {here}", (following, "Next month"))
+    events = crawl(site, pages=500, depth=200, max_calendar_pages=6)
+    fetched = [p for p in site.page_paths() if p.startswith("/calendar/")]
+    assert len(fetched) == 6
+    assert "/about/" in site.page_paths()
+    (refusal,) = [e for e in of(Refused, events) if "/calendar/#/#/" in e.reason]
+    assert "6" in refusal.reason
+
+
+def test_query_variants_of_one_path_are_capped(site, crawl):
+    site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
+    site.routes["/"] = page("Home", *(f"/search?q=term{n}" for n in range(50)))
+    site.routes["/search"] = page("Search results")
+    crawl(site, pages=500, max_query_variants=5)
+    assert len([p for p in site.page_paths() if p.startswith("/search")]) == 5
+
+
+def test_a_page_that_is_only_links_is_followed_but_not_kept_as_evidence(site, crawl):
+    site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
+    index = [(f"/news/{n}/", f"Headline number {n} of our news") for n in range(1, 13)]
+    site.routes["/"] = page("Home", ("/news/", "All news"))
+    site.routes["/news/"] = page("All news", *index, text="News")
+    for href, words in index:
+        site.routes[href] = page(words, text=f"{words}: pupils and families met at the community centre.")
+    events = crawl(site, pages=100)
+    urls = {i.url for i in items(events)}
+    assert site.url("/news/") not in urls  # a list of links is no evidence ...
+    assert {site.url(href) for href, _ in index} <= urls  # ... but leads to it

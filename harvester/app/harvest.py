@@ -33,6 +33,7 @@ from harvester.collectors import CollectRequest, collector_for
 from harvester.config.scheme import scheme_sources
 from harvester.errors import BusyError, CcqmError, NotConnected
 from harvester.web.client import Http, build_client
+from harvester.web.pool import ExtractPool
 from harvester.items import (
     Checkpoint, Gone, Item, NextCursor, Problem, ProfileLinks, Refused, Seen, item_id, utcnow, visible,
 )
@@ -71,13 +72,52 @@ class HarvestReport:
 
 
 class _Writer:
-    """Serialises this process's short store sessions (DuckDB allows one writer)."""
+    """Serialises this process's store sessions (DuckDB allows one writer) over one connection.
+
+    Opening and closing the file for every batch cost more than the writes (closing checkpoints the
+    file), and threads queued for it. So the connection stays open while the harvest keeps writing,
+    and closes when it has been idle IDLE_SECONDS or held HOLD_SECONDS: a rescore in another process
+    gets its turn within seconds, and a kill still loses at most the batch in flight.
+    """
+
+    IDLE_SECONDS = 0.25
+    HOLD_SECONDS = 2.0
+    YIELD_SECONDS = 0.3  # after closing a held connection, the pause that lets another process in
 
     def __init__(self, db_path):
         self.db_path, self.lock = db_path, threading.Lock()
+        self.ctx, self.store, self.opened, self.used = None, None, 0.0, 0.0
+        self.stopped = threading.Event()
+        self.closer = threading.Thread(target=self._close_when_idle, name="ccqm-store-closer", daemon=True)
+        self.closer.start()
 
     def __call__(self):
         return _Session(self)
+
+    def open(self):
+        if self.store is None:
+            self.ctx = open_store(self.db_path, lean=True)
+            self.store, self.opened = self.ctx.__enter__(), time.monotonic()
+        return self.store
+
+    def shut(self, *exc) -> None:
+        """Close the connection (committing nothing pending: each session commits its own work);
+        an error in the session passes through open_store's translation."""
+        ctx, self.ctx, self.store = self.ctx, None, None
+        if ctx is not None:
+            ctx.__exit__(*(exc or (None, None, None)))
+
+    def _close_when_idle(self) -> None:
+        while not self.stopped.wait(self.IDLE_SECONDS / 2):
+            if self.store is not None and time.monotonic() - self.used >= self.IDLE_SECONDS:
+                with self.lock:
+                    if self.store is not None and time.monotonic() - self.used >= self.IDLE_SECONDS:
+                        self.shut()
+
+    def close(self) -> None:
+        self.stopped.set()
+        with self.lock:
+            self.shut()
 
 
 class _Session:
@@ -87,17 +127,23 @@ class _Session:
     def __enter__(self):
         self.writer.lock.acquire()
         try:
-            self.ctx = open_store(self.writer.db_path, lean=True)
-            return self.ctx.__enter__()
+            return self.writer.open()
         except BaseException:
             self.writer.lock.release()
             raise
 
     def __exit__(self, *exc):
+        writer = self.writer
         try:
-            return self.ctx.__exit__(*exc)
+            writer.used = time.monotonic()
+            if exc[0] is not None:
+                writer.shut(*exc)  # raises the store's own one-line error for a database failure
+            elif writer.used - writer.opened >= writer.HOLD_SECONDS:
+                writer.shut()
+                time.sleep(writer.YIELD_SECONDS)
         finally:
-            self.writer.lock.release()
+            writer.lock.release()
+        return False
 
 
 # A batch is also saved once its pages hold this much text and raw body: DuckDB needs several times a
@@ -106,9 +152,17 @@ BATCH_MAX_BYTES = 3_000_000
 
 
 def _size(event) -> int:
+    """What an event holds in memory: its text, its snapshot's body and the raw record it came from,
+    counted with the first item that brings it (an API page shared by 40 posts counts once; a page
+    served uncompressed is its own raw record, the same bytes, not counted twice)."""
     if not isinstance(event, Item):
         return 0
-    return len(event.text or "") + (len(event.snapshot.body) if event.snapshot is not None else 0)
+    snapshot = event.snapshot
+    if snapshot is None:
+        return len(event.text or "")
+    record = snapshot.record
+    raw = record.accounted() if record is not None and record.payload is not snapshot.body else 0
+    return len(event.text or "") + len(snapshot.body) + raw
 
 
 def _save_events(store, spec: SourceSpec, events: list, run_id: str, outcome: SourceOutcome) -> None:
@@ -136,7 +190,7 @@ def _save_each(store, spec: SourceSpec, events: list, run_id: str, outcome: Sour
 
 
 def harvest_source(settings: Settings, spec: SourceSpec, http: Http, session, run_id: str,
-                   stop: threading.Event | None = None) -> SourceOutcome:
+                   stop: threading.Event | None = None, reader: ExtractPool | None = None) -> SourceOutcome:
     """Collect one source and save what it yields, batch by batch."""
     outcome = SourceOutcome(source=spec, status="ok")
     collector = collector_for(spec.platform)
@@ -150,7 +204,8 @@ def harvest_source(settings: Settings, spec: SourceSpec, http: Http, session, ru
     with session() as store:
         cursor = store.cursor(spec.id)
         validators = store.page_validators(spec.org_id) if spec.platform == "website" else {}
-    request = CollectRequest(source=spec, cursor=cursor, http=http, settings=settings, validators=validators)
+    request = CollectRequest(source=spec, cursor=cursor, http=http, settings=settings, validators=validators,
+                             **({"parse_html": reader.parse_html} if reader is not None else {}))
     events: list = []
     next_cursor, checkpoint, failure, saved_at, batch_bytes = None, None, None, time.monotonic(), 0
     profiles: tuple[str, ...] = ()
@@ -281,14 +336,17 @@ def harvest(settings: Settings, orgs: tuple[Organisation, ...], *, http: Http | 
     source finishes (progress)."""
     stop = stop or threading.Event()
     with harvest_lock(settings.db_path):
-        return _harvest(settings, orgs, http, on_source, stop, scheme)
+        session = _Writer(settings.db_path)
+        try:
+            return _harvest(settings, orgs, http, on_source, stop, scheme, session)
+        finally:
+            session.close()
 
 
 def _harvest(settings: Settings, orgs: tuple[Organisation, ...], http: Http | None,
              on_source: Callable[[SourceOutcome], None] | None, stop: threading.Event,
-             scheme: bool) -> HarvestReport:
+             scheme: bool, session: _Writer) -> HarvestReport:
     scheme_specs = scheme_sources(settings.scheme)
-    session = _Writer(settings.db_path)
     with session() as store:
         stale = store.interrupt_stale_runs(utcnow())
         if stale:
@@ -305,13 +363,13 @@ def _harvest(settings: Settings, orgs: tuple[Organisation, ...], http: Http | No
             for spec in specs:
                 if stop.is_set():
                     break
-                result = harvest_source(settings, spec, http, session, run_id, stop)
+                result = harvest_source(settings, spec, http, session, run_id, stop, reader)
                 results.append(result)
                 if on_source:
                     on_source(result)
             return results
 
-        with stopping_on_signals(stop, http), \
+        with stopping_on_signals(stop, http), ExtractPool(settings.harvest.extract_workers or None) as reader, \
                 ThreadPoolExecutor(max_workers=max(1, settings.harvest.concurrency)) as pool:
             groups = [org.sources for org in orgs] + ([scheme_specs] if scheme and scheme_specs else [])
             for future in as_completed([pool.submit(one_group, specs) for specs in groups]):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Protocol
 
 from harvester.web.client import Http
+from harvester.web.extract import Page, parse_html
 from harvester.items import Checkpoint, Gone, Item, NextCursor, Problem, ProfileLinks, Refused, Seen
 from harvester.config.registry import SourceSpec
 from harvester.config.settings import Settings
@@ -28,6 +29,8 @@ class CollectRequest:
     settings: Settings
     # ETag / Last-Modified of pages already stored, by URL (website collector).
     validators: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    # How a web page is read: in this thread, or by the harvest's worker processes (web.pool).
+    parse_html: Callable[[bytes, str, str | None], Page] = parse_html
 
 
 class Collector(Protocol):

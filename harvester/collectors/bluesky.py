@@ -16,7 +16,7 @@ from typing import Iterator
 from harvester.collectors import CollectRequest, Event
 from harvester.errors import CollectorError, HTTPStatusError, NotConnected
 from harvester.web.extract import parse_date
-from harvester.items import Item, NextCursor, Snapshot, tags_scheme
+from harvester.items import Item, NextCursor, RawRecord, Snapshot, tags_scheme
 
 PAGE_SIZE = 100
 
@@ -27,26 +27,27 @@ def post_url(post: dict) -> str:
     return f"https://bsky.app/profile/{handle}/post/{rkey}"
 
 
-def parse_feed_item(entry: dict, *, org_id: str, source_id: str, fetched_at) -> Item | None:
-    """An item from one feedViewPost; None for a repost."""
+def parse_feed_item(entry: dict, *, org_id: str, source_id: str, fetched_at,
+                    record: RawRecord | None = None) -> Item | None:
+    """An item from one feedViewPost; None for a repost. `record`: the API answer it was read from."""
     if entry.get("reason"):
         return None
     post = entry["post"]
-    record = post.get("record") or {}
-    text = record.get("text", "")
+    written = post.get("record") or {}  # the post as its author wrote it
+    text = written.get("text", "")
     images = (post.get("embed") or {}).get("images") or []
     alts = [img.get("alt") for img in images if img.get("alt")]
     if alts:
         text += "\n" + "\n".join(f"[image: {a}]" for a in alts)
-    tags = " ".join("#" + f.get("tag", "") for facet in record.get("facets") or []
+    tags = " ".join("#" + f.get("tag", "") for facet in written.get("facets") or []
                     for f in facet.get("features") or [] if f.get("tag"))
     return Item(
         org_id=org_id, source_id=source_id, platform="bluesky", kind="post", native_id=post["uri"],
-        url=post_url(post), title="", text=text, published=parse_date(record.get("createdAt") or post.get("indexedAt")),
+        url=post_url(post), title="", text=text, published=parse_date(written.get("createdAt") or post.get("indexedAt")),
         author=(post.get("author") or {}).get("handle"), author_id=(post.get("author") or {}).get("did"),
         tags_scheme=tags_scheme(text, tags),
         snapshot=Snapshot(url=post_url(post), fetched_at=fetched_at, status=200, content_type="application/json",
-                          body=json.dumps(entry, ensure_ascii=False, sort_keys=True).encode("utf-8")))
+                          body=json.dumps(entry, ensure_ascii=False, sort_keys=True).encode("utf-8"), record=record))
 
 
 def collect(req: CollectRequest) -> Iterator[Event]:
@@ -74,7 +75,8 @@ def collect(req: CollectRequest) -> Iterator[Event]:
                 reached_known = True  # the newest post of the last run, or older (it may have been deleted)
                 break
             read += 1
-            item = parse_feed_item(entry, org_id=spec.org_id, source_id=spec.id, fetched_at=response.fetched_at)
+            item = parse_feed_item(entry, org_id=spec.org_id, source_id=spec.id, fetched_at=response.fetched_at,
+                                   record=response.record)
             if item is None:
                 continue
             if newest_uri is None:
@@ -176,7 +178,7 @@ def collect_search(req: CollectRequest) -> Iterator[Event]:
                     continue
                 seen.add(post["uri"])
                 item = parse_feed_item({"post": post}, org_id=spec.org_id, source_id=spec.id,
-                                       fetched_at=response.fetched_at)
+                                       fetched_at=response.fetched_at, record=response.record)
                 if item is not None:
                     at = (post.get("indexedAt") or (post.get("record") or {}).get("createdAt"))
                     newest = max(filter(None, [newest, at])) if at else newest

@@ -12,6 +12,7 @@ The Graph helpers here (`Graph`, `Walk`) serve the Instagram collector too: same
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -22,7 +23,7 @@ from harvester.collectors import CollectRequest, Event
 from harvester.errors import CollectorError, DeferredError, HTTPStatusError, NotConnected
 from harvester.web.client import Response
 from harvester.web.extract import parse_date
-from harvester.items import Item, NextCursor, Problem, Refused, Snapshot, tags_scheme
+from harvester.items import Item, NextCursor, Problem, RawRecord, Refused, Snapshot, tags_scheme
 
 PAGE_SIZE = 100  # Graph's largest page
 POST_FIELDS = ("id,message,message_tags,created_time,updated_time,permalink_url,from,"
@@ -32,6 +33,7 @@ SCHEME_TOKEN = "META_PAGE_TOKEN"
 THROTTLE_CODES = frozenset({4, 17, 32, 613})  # app, user, Page and per-call limits; 8000x: business use case
 SECRET_PARAMS = ("access_token", "appsecret_proof")
 _TOKENISH = re.compile(r"(access_token=)[^&\s\"']+|\b(?:EAA|IGQ)[A-Za-z0-9_-]{16,}")
+_TOKENISH_BYTES = re.compile(rb"(?<=access_token=)[^&\s\"'\\]+|\b(?:EAA|IGQ)[A-Za-z0-9_-]{16,}")
 _QUOTED = re.compile(r"(?<![A-Za-z])'([^']{2,80})'(?![A-Za-z])")
 _BARE_PERMISSION = re.compile(r"\b([a-z]+(?:_[a-z]+)+) permission")
 _NOT_PAGES = {"groups", "events", "watch", "share", "sharer", "sharer.php", "story.php", "permalink.php",
@@ -143,7 +145,15 @@ class Graph:
         error = graph_error(data)
         if error is not None or not isinstance(data, dict):
             self._fail(error, response.url, "the answer is not a JSON object")
-        return data, response
+        return data, self._kept(response)
+
+    def _kept(self, response: Response) -> Response:
+        """The answer with its raw record fit to keep: Graph writes the token into its paging links,
+        and no credential is ever stored or exported, so the record is redacted where it holds one."""
+        if response.record is None:
+            return response
+        record = response.record.redact(response.body, (self.token,), _TOKENISH_BYTES, "access tokens")
+        return response if record is response.record else dataclasses.replace(response, record=record)
 
     def _throttled(self, why: str, url: str) -> Problem:
         url = scrub(url, self.token)
@@ -244,7 +254,7 @@ def post_url(post_id: str) -> str:
 
 
 def parse_post(obj: dict, *, org_id: str, source_id: str, fetched_at, response_status: int = 200,
-               scheme_page_id: str | None = None, tagged: bool = False) -> Item | None:
+               scheme_page_id: str | None = None, tagged: bool = False, record: RawRecord | None = None) -> Item | None:
     """An item from one Graph Post; None without an id. `tagged`: it came from the scheme Page's
     /tagged edge, so it tags the scheme whatever its text says."""
     if not isinstance(obj, dict) or not obj.get("id"):
@@ -266,7 +276,7 @@ def parse_post(obj: dict, *, org_id: str, source_id: str, fetched_at, response_s
         author=author.get("name"), author_id=str(author["id"]) if author.get("id") else None,
         tags_scheme=tagged or by_id or tags_scheme(text, names),
         snapshot=Snapshot(url=url, fetched_at=fetched_at, status=response_status, content_type="application/json",
-                          body=json.dumps(obj, ensure_ascii=False, sort_keys=True).encode("utf-8")))
+                          body=json.dumps(obj, ensure_ascii=False, sort_keys=True).encode("utf-8"), record=record))
 
 
 def page_ref(locator: str) -> str | None:
@@ -304,7 +314,7 @@ def _collect_posts(req: CollectRequest, graph: Graph, edge: str, *, tagged: bool
             continue
         obj, response = got
         item = parse_post(obj, org_id=spec.org_id, source_id=spec.id, fetched_at=response.fetched_at,
-                          response_status=response.status, tagged=tagged,
+                          response_status=response.status, tagged=tagged, record=response.record,
                           scheme_page_id=req.settings.scheme.facebook_page_id or None)
         if item is not None:
             yield item

@@ -3,7 +3,7 @@
 The feed is fetched through the safe client (feedparser never fetches anything itself) with the
 saved ETag / Last-Modified, so an unchanged feed costs one 304. Each entry becomes an item keyed by
 its link (or id); its snapshot is the entry as parsed, since the feed document itself changes
-with every new post.
+with every new post, and points at the feed document as it was received (its raw record).
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def parse_feed(body: bytes, url: str, *, org_id: str, source_id: str, platform: 
             url=url, fetched_at=response.fetched_at if response else dt.datetime.now(dt.timezone.utc),
             status=response.status if response else 200, content_type="application/json",
             body=json.dumps(raw, sort_keys=True, default=str).encode("utf-8"),
-            headers={"x-ccqm-feed-entry-of": url})
+            headers={"x-ccqm-feed-entry-of": url}, record=response.record if response else None)
         items.append(Item(org_id=org_id, source_id=source_id, platform=platform, kind="feed_entry",
                           native_id=native, url=link, title=title, text=text, published=_when(entry),
                           author=entry.get("author"), tags_scheme=tags_scheme(title, text, categories),

@@ -19,7 +19,7 @@ from harvester.collectors import CollectRequest, Event
 from harvester.collectors.facebook import SCHEME_TOKEN, Graph, Throttled, Walk, org_token_variable, token_from
 from harvester.errors import CollectorError, DeferredError, NotConnected
 from harvester.web.extract import parse_date
-from harvester.items import Item, NextCursor, Problem, Refused, Snapshot, tags_scheme, utcnow
+from harvester.items import Item, NextCursor, Problem, RawRecord, Refused, Snapshot, tags_scheme, utcnow
 
 PAGE_SIZE = 50  # hashtag media pages hold at most 50
 MEDIA_FIELDS = "id,caption,comments_count,like_count,media_type,media_url,permalink,timestamp,username,owner"
@@ -29,7 +29,7 @@ HASHTAG_WINDOW = 7 * 24 * 3600
 
 
 def parse_media(obj: dict, *, org_id: str, source_id: str, fetched_at, response_status: int = 200,
-                tagged: bool = False, api_url: str | None = None) -> Item | None:
+                tagged: bool = False, api_url: str | None = None, record: RawRecord | None = None) -> Item | None:
     """An item from one IG Media object; None without an id. `tagged`: reached through the scheme's
     photo tags or hashtag, so it tags the scheme whatever its caption says."""
     if not isinstance(obj, dict) or not obj.get("id"):
@@ -44,7 +44,7 @@ def parse_media(obj: dict, *, org_id: str, source_id: str, fetched_at, response_
         tags_scheme=tagged or tags_scheme(text),
         snapshot=Snapshot(url=permalink or api_url or "", fetched_at=fetched_at, status=response_status,
                           content_type="application/json",
-                          body=json.dumps(obj, ensure_ascii=False, sort_keys=True).encode("utf-8")))
+                          body=json.dumps(obj, ensure_ascii=False, sort_keys=True).encode("utf-8"), record=record))
 
 
 def _media(walk: Walk, spec, seen: set[str], *, tagged: bool):
@@ -60,7 +60,8 @@ def _media(walk: Walk, spec, seen: set[str], *, tagged: bool):
             continue
         seen.add(str(obj["id"]))
         item = parse_media(obj, org_id=spec.org_id, source_id=spec.id, fetched_at=response.fetched_at,
-                           response_status=response.status, tagged=tagged, api_url=response.url)
+                           response_status=response.status, tagged=tagged, api_url=response.url,
+                           record=response.record)
         if item is not None:
             yield item
     return read

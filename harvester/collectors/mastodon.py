@@ -19,7 +19,7 @@ import httpx
 from harvester.collectors import CollectRequest, Event
 from harvester.errors import CollectorError, HTTPStatusError, NotConnected
 from harvester.web.extract import html_to_text, parse_date
-from harvester.items import Item, NextCursor, Snapshot, tags_scheme
+from harvester.items import Item, NextCursor, RawRecord, Snapshot, tags_scheme
 
 PAGE_SIZE = 40
 
@@ -39,8 +39,10 @@ def parse_handle(locator: str) -> tuple[str, str] | None:
     return f"https://{bits[1]}", bits[0]
 
 
-def parse_status(status: dict, *, org_id: str, source_id: str, fetched_at, response_status: int = 200) -> Item | None:
-    """An item from one Status object; None for a reblog (someone else's post)."""
+def parse_status(status: dict, *, org_id: str, source_id: str, fetched_at, response_status: int = 200,
+                 record: RawRecord | None = None) -> Item | None:
+    """An item from one Status object; None for a reblog (someone else's post). `record`: the API
+    answer it was read from, as received."""
     if status.get("reblog"):
         return None
     text = html_to_text(status.get("content"))
@@ -60,7 +62,7 @@ def parse_status(status: dict, *, org_id: str, source_id: str, fetched_at, respo
         tags_scheme=tags_scheme(text, mentions, tags),
         snapshot=Snapshot(url=status.get("url") or status["uri"], fetched_at=fetched_at, status=response_status,
                           content_type="application/json",
-                          body=json.dumps(status, ensure_ascii=False, sort_keys=True).encode("utf-8")))
+                          body=json.dumps(status, ensure_ascii=False, sort_keys=True).encode("utf-8"), record=record))
 
 
 def _link(response_headers: dict[str, str], rel: str, base: str) -> str | None:
@@ -152,7 +154,7 @@ def _read_timeline(req: CollectRequest, base: str, url: str, cursor: dict, param
             if newest is None or int(entry["id"]) > int(newest):
                 newest = str(entry["id"])
             item = parse_status(status, org_id=spec.org_id, source_id=spec.id, fetched_at=response.fetched_at,
-                                response_status=response.status)
+                                response_status=response.status, record=response.record)
             if item is not None:
                 yield item
         url = _link(response.headers, "prev" if forwards else "next", base)

@@ -10,22 +10,27 @@ that now answers 404 or 410 is marked gone and keeps its evidence.
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import heapq
+import io
 import itertools
+import re
 import sys
+from collections import Counter
 from typing import Iterator
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from lxml import etree
 
 from harvester.collectors import CollectRequest, Event
 from harvester.errors import BlockedURLError, ContentError, FetchError, RobotsDeniedError
-from harvester.web.extract import parse_html, parse_pdf
+from harvester.web.extract import parse_pdf
 from harvester.web.client import Response
 from harvester.config.scheme import profile_of
+from harvester.config.settings import HarvestSettings
 from harvester.items import (
-    Checkpoint, Gone, Item, NextCursor, Problem, ProfileLinks, Refused, Seen, Snapshot, tags_scheme,
+    Checkpoint, Gone, Item, NextCursor, Problem, ProfileLinks, Refused, Seen, Snapshot, tags_scheme, utcnow,
 )
 from harvester.web.urls import canonical, in_scope, worth_fetching
 
@@ -34,6 +39,10 @@ EVIDENCE_WORDS = ("ccqm", "cohesion", "equality", "equalities", "diversity", "in
                   "survey", "objectives", "belonging", "faith", "about", "story", "stories", "update")
 NOISE_WORDS = ("login", "cart", "basket", "checkout", "account", "search", "calendar", "tag/", "page/", "print")
 MAX_SITEMAP_URLS = 5000
+_DIGITS = re.compile(r"\d+")
+# A calendar: dated paths under a calendar's name (/events/2026/11/), or a date in the query (?month=11).
+_CALENDAR = re.compile(r"(calendar|diary|event|agenda|whats-on|month|week|date)[^?]*#[/-]#"
+                       r"|[?&](date|day|month|year|week|start|end)(&|$)")
 MAX_PROFILES = 50  # social profile links remembered from one site
 MAX_LINKS_KEPT = 200  # per page, in the cursor: how an unchanged (304) page's links are followed again
 CHECKPOINT_PAGES = 10
@@ -50,9 +59,15 @@ def priority(url: str, anchor: str, depth: int) -> float:
 
 def parse_sitemap(body: bytes) -> tuple[list[str], list[str]]:
     """(page URLs, child sitemap URLs) of a sitemap or sitemap index; gzip is unpacked."""
+    entries, children = sitemap_entries(body)
+    return [url for url, _ in entries], children
+
+
+def sitemap_entries(body: bytes) -> tuple[list[tuple[str, str | None]], list[str]]:
+    """((page URL, its <lastmod> or None), child sitemap URLs) of a sitemap or sitemap index."""
     if body[:2] == b"\x1f\x8b":
         try:
-            body = gzip.GzipFile(fileobj=__import__("io").BytesIO(body)).read(50_000_000)
+            body = gzip.GzipFile(fileobj=io.BytesIO(body)).read(50_000_000)
         except (OSError, EOFError):
             return [], []
     try:
@@ -62,23 +77,61 @@ def parse_sitemap(body: bytes) -> tuple[list[str], list[str]]:
         return [], []
     if root is None:
         return [], []
-    pages, children = [], []
+    pages: list[tuple[str, str | None]] = []
+    children: list[str] = []
     for loc in root.iter("{*}loc"):
-        parent = etree.QName(loc.getparent()).localname if loc.getparent() is not None else ""
+        entry = loc.getparent()
         text = (loc.text or "").strip()
         if not text:
             continue
-        (children if parent == "sitemap" else pages).append(text)
+        if entry is not None and etree.QName(entry).localname == "sitemap":
+            children.append(text)
+        else:
+            lastmod = entry.findtext("{*}lastmod") if entry is not None else None
+            pages.append((text, lastmod.strip() if lastmod and lastmod.strip() else None))
         if len(pages) + len(children) >= MAX_SITEMAP_URLS:
             break
     return pages, children
+
+
+def trusted_lastmods(entries: dict[str, str | None], today: dt.date) -> dict[str, str]:
+    """The sitemap dates worth skipping a page for. None when the sitemap's dates say nothing: all
+    one date over many pages, or today's on most (a sitemap that stamps every page with the time it
+    was generated); a date in the future is ignored on its own."""
+    dated = {url: lastmod for url, lastmod in entries.items() if lastmod}
+    if len(dated) >= 5:
+        days = Counter(lastmod[:10] for lastmod in dated.values())
+        day, count = days.most_common(1)[0]
+        if count >= 0.9 * len(dated) and (len(days) == 1 or day >= today.isoformat()):
+            return {}
+    latest = (today + dt.timedelta(days=1)).isoformat()
+    return {url: lastmod for url, lastmod in dated.items() if lastmod[:10] <= latest}
+
+
+def path_pattern(url: str) -> str:
+    """What a family of generated URLs has in common: digits generalised, query values dropped
+    (/calendar/2026/11/?view=month -> /calendar/#/#/?view). Calendars, archives and faceted
+    searches make thousands of pages of one pattern."""
+    parts = urlsplit(url)
+    keys = sorted({key for key, _ in parse_qsl(parts.query, keep_blank_values=True)})
+    return _DIGITS.sub("#", parts.path.lower()) + ("?" + "&".join(keys) if keys else "")
+
+
+def pattern_cap(pattern: str, limits: HarvestSettings) -> int:
+    """How many pages of one pattern a crawl may fetch: few of a calendar or of one path's query
+    variants (filters, sorts, session ids), more of anything else."""
+    if _CALENDAR.search(pattern):
+        return limits.max_calendar_pages
+    if "?" in pattern:
+        return limits.max_query_variants
+    return limits.max_pages_per_pattern
 
 
 def _snapshot(response: Response) -> Snapshot:
     keep = {k: v for k, v in response.headers.items()
             if k in ("content-type", "etag", "last-modified", "date", "content-language", "server")}
     return Snapshot(url=response.url, fetched_at=response.fetched_at, status=response.status,
-                    content_type=response.content_type, body=response.body, headers=keep)
+                    content_type=response.content_type, body=response.body, headers=keep, record=response.record)
 
 
 def page_item(req: CollectRequest, url: str, response: Response) -> tuple[Item | None, list[tuple[str, str]]]:
@@ -94,15 +147,15 @@ def page_item(req: CollectRequest, url: str, response: Response) -> tuple[Item |
                     tags_scheme=tags_scheme(text), **common), []
     if response.content_type not in ("text/html", "application/xhtml+xml", ""):
         return None, []
-    page = parse_html(response.body, url, response.charset)
+    page = req.parse_html(response.body, url, response.charset)
     item = None
-    if page.text:
+    if page.text and not page.link_list:
         item = Item(kind="page", title=page.title, text=page.text, published=page.published,
                     tags_scheme=tags_scheme(page.title, page.text), **common)
     return item, list(page.links)
 
 
-def _sitemap_urls(req: CollectRequest, start: str) -> Iterator[str | Problem]:
+def _sitemap_urls(req: CollectRequest, start: str) -> Iterator[tuple[str, str | None] | Problem]:
     http = req.http
     queue = http.robots.sitemaps(start) or [canonical("/sitemap.xml", start)]
     seen: set[str] = set()
@@ -120,7 +173,7 @@ def _sitemap_urls(req: CollectRequest, start: str) -> Iterator[str | Problem]:
             continue
         if response.status != 200:
             continue
-        pages, children = parse_sitemap(response.body)
+        pages, children = sitemap_entries(response.body)
         queue += children
         yield from pages
 
@@ -152,17 +205,24 @@ def collect(req: CollectRequest) -> Iterator[Event]:
                          url=start)
     queued[start] = float("inf")
     heapq.heappush(frontier, (-float("inf"), 0, next(counter), start))  # the home page first
+    sitemap_dates: dict[str, str | None] = {}
     for entry in _sitemap_urls(req, start):
         if isinstance(entry, Problem):
             yield entry
-        else:
-            push(canonical(entry), "", 1)
+        elif (url := canonical(entry[0])):
+            sitemap_dates.setdefault(url, entry[1])
+            push(url, "", 1)
+    today = utcnow().date().toordinal()
+    lastmods = trusted_lastmods(sitemap_dates, utcnow().date())
+    checked: dict[str, list] = req.cursor.get("checked", {})  # URL -> [its lastmod, the day it was read]
+    new_checked: dict[str, list] = {}
+    patterns: Counter = Counter()
 
     aliases: dict[str, str] = dict(req.cursor.get("aliases", {}))  # URL asked for -> where it redirected
     done: set[str] = set()
     profiles: set[str] = set()  # the social accounts the site links to (they are its own)
-    fetched = 0
-    while frontier and fetched < limits.max_pages_per_site:
+    fetched = skipped = 0
+    while frontier and fetched + skipped < limits.max_pages_per_site:
         _, depth, _, asked = heapq.heappop(frontier)
         url = aliases.get(asked, asked)  # a page is known, asked for and kept under its final URL
         if url in done:
@@ -170,7 +230,24 @@ def collect(req: CollectRequest) -> Iterator[Event]:
         if not http.robots.allowed(url):
             yield Refused(url, "disallowed by robots.txt")
             continue
+        pattern = path_pattern(url)
+        patterns[pattern] += 1
+        if patterns[pattern] > pattern_cap(pattern, limits):
+            if patterns[pattern] == pattern_cap(pattern, limits) + 1:  # said once, not once per trap page
+                yield Refused(url, f"more pages like {pattern} than the {pattern_cap(pattern, limits)} "
+                                   f"a site may give; the rest are skipped")
+            continue
         done.add(url)
+        stamp = lastmods.get(asked) or lastmods.get(url)
+        last = checked.get(url)
+        if (stamp and last and last[0] == stamp and today - last[1] < limits.recheck_days
+                and url in links_memory):  # unchanged since it was read, says the sitemap: not asked for
+            skipped += 1
+            yield Seen("website", url)
+            new_checked[url], new_links[url] = last, links_memory[url]
+            for link in links_memory[url]:
+                push(link, "", depth + 1)
+            continue
         etag, modified = req.validators.get(url, (None, None))
         headers = {}
         if etag:
@@ -199,6 +276,8 @@ def collect(req: CollectRequest) -> Iterator[Event]:
             if final in done and response.status != 304:
                 continue
             done.add(final)
+        if stamp:
+            new_checked[final] = [stamp, today]
         if response.status == 304:
             yield Seen("website", final)
             links = [(link, "") for link in links_memory.get(final, [])]
@@ -223,10 +302,12 @@ def collect(req: CollectRequest) -> Iterator[Event]:
             push(link, anchor, depth + 1)
         if fetched % CHECKPOINT_PAGES == 0:  # if the run is cut off, the next one resumes from these links
             yield Checkpoint(lambda: {"link_graph": link_graph({**links_memory, **new_links}),
-                                      "aliases": dict(aliases), "pages_fetched": fetched})
+                                      "aliases": dict(aliases), "checked": {**checked, **new_checked},
+                                      "pages_fetched": fetched})
     if profiles:
         yield ProfileLinks(tuple(sorted(profiles))[:MAX_PROFILES])
-    yield NextCursor({"link_graph": link_graph(new_links), "aliases": aliases, "pages_fetched": fetched})
+    yield NextCursor({"link_graph": link_graph(new_links), "aliases": aliases, "checked": new_checked,
+                      "pages_fetched": fetched, "pages_skipped": skipped})
 
 
 def link_graph(links: dict[str, list[str]]) -> dict:

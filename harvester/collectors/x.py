@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from harvester.collectors import CollectRequest, Event
 from harvester.errors import CollectorError, ConfigError, DeferredError, FetchError, HTTPStatusError, NotConnected
 from harvester.web.extract import parse_date
-from harvester.items import CONTROL, Item, NextCursor, Problem, Snapshot, tags_scheme
+from harvester.items import CONTROL, Item, NextCursor, Problem, RawRecord, Snapshot, tags_scheme
 
 TOKEN_ENV = "X_BEARER_TOKEN"
 SCHEME_HANDLE = "iCCQM"
@@ -103,7 +103,8 @@ def reset_budget() -> None:
         _budgets.clear()
 
 
-def parse_tweet(tweet: dict, users_by_id: dict[str, dict], *, org_id: str, source_id: str, fetched_at) -> Item:
+def parse_tweet(tweet: dict, users_by_id: dict[str, dict], *, org_id: str, source_id: str, fetched_at,
+                record: RawRecord | None = None) -> Item:
     """An item from one post of `data`, its author's username taken from `includes.users`. Long posts
     carry their whole text in `note_tweet`; `text` is then cut at 280 characters."""
     note = tweet.get("note_tweet") or {}
@@ -121,7 +122,7 @@ def parse_tweet(tweet: dict, users_by_id: dict[str, dict], *, org_id: str, sourc
         title="", text=text, published=parse_date(tweet.get("created_at")), author=username,
         author_id=tweet.get("author_id"), tags_scheme=tags_scheme(text, " ".join(tags)),
         snapshot=Snapshot(url=url, fetched_at=fetched_at, status=200, content_type="application/json",
-                          body=json.dumps(tweet, ensure_ascii=False, sort_keys=True).encode("utf-8")))
+                          body=json.dumps(tweet, ensure_ascii=False, sort_keys=True).encode("utf-8"), record=record))
 
 
 def parse_username(locator: str) -> str | None:
@@ -248,7 +249,8 @@ def _read(req: CollectRequest, url: str, params: dict, *, page_param: str, minim
             oldest = tweet["id"] if oldest is None or int(tweet["id"]) < int(oldest) else oldest
             if any(r.get("type") == "retweeted" for r in tweet.get("referenced_tweets") or [] if isinstance(r, dict)):
                 continue  # a retweet is someone else's words (the mentions endpoint cannot filter them)
-            yield parse_tweet(tweet, users, org_id=spec.org_id, source_id=spec.id, fetched_at=response.fetched_at)
+            yield parse_tweet(tweet, users, org_id=spec.org_id, source_id=spec.id, fetched_at=response.fetched_at,
+                              record=response.record)
         page_token = (answer.get("meta") or {}).get("next_token")
         if not page_token or page_token in seen_tokens:
             break

@@ -64,9 +64,15 @@ class HarvestSettings:
 
     max_pages_per_site: int = _limit(60, 1)
     max_depth: int = _limit(3, 0, 50)
+    # Generated pages: calendars (/calendar/2026/11/), one path's query variants, any one pattern of URL.
+    max_calendar_pages: int = _limit(12, 1)
+    max_query_variants: int = _limit(20, 1)
+    max_pages_per_pattern: int = _limit(200, 1)
+    recheck_days: int = _limit(30, 0)  # a page its sitemap says is unchanged is still read again this often
     delay_seconds: float = _limit(1.0)  # between two requests to one host; robots Crawl-delay wins if larger
     max_crawl_delay_seconds: float = _limit(30.0)
-    concurrency: int = _limit(4, 1, 256)  # organisations harvested at once
+    concurrency: int = _limit(32, 1, 256)  # organisations harvested at once (each host still one request at a time)
+    extract_workers: int = _limit(0, 0, 64)  # processes that read pages while threads fetch; 0: one per core
     max_posts_per_source: int = _limit(400, 1)
     site_budget_seconds: float = _limit(900.0, above=True)  # one source's wall time in a run; the rest waits
     batch_items: int = _limit(500, 1)  # what a source yields is committed every this many events ...

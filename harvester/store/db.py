@@ -7,6 +7,12 @@ newer than this code is refused rather than guessed at. Times are stored as naiv
 
 Writes are idempotent: items upsert on their stable id and a snapshot is stored once per
 (item, body hash), so running the same harvest twice adds nothing.
+
+Raw records (`records`): each response a snapshot came from, as received, stored once however many
+snapshots point at it (`snapshots.record_id`), and only along with a snapshot that is new. A
+snapshot whose body is its record's payload byte for byte keeps none of its own (`body` NULL;
+`snapshot_body` reads it from the record), so whatever deletes records (retention, erasure) must
+delete or fill in those snapshots too. Snapshots from before schema 6 have no record.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import duckdb
 from harvester.config.registry import SCHEME, Organisation, SourceSpec
 from harvester.config.scheme import normal_handle, profile_of
 from harvester.errors import StoreError, StoreUnusableError
-from harvester.items import Item, strip_controls, utcnow
+from harvester.items import Item, RawRecord, Snapshot, strip_controls, utcnow
 from harvester.store import blobs
 from harvester.store.schema import MIGRATIONS, SCHEMA_VERSION
 from scoring.model import Classification, OrgScore, Override
@@ -70,6 +76,9 @@ def check_usable(path: Path) -> None:
             raise StoreUnusableError(f"{what}; give --db a DuckDB file ccqm made, or a new path", path=str(path))
 
 
+# Raw records served uncompressed are the one copy of their body (their snapshots keep none): they
+# get the snapshots' level. Records the server compressed are kept as they came.
+RECORD_ZLIB_LEVEL = 6
 INSERT_CHUNK = 100  # rows a statement: DuckDB's memory for one insert grows with it, its speed barely
 LOCK_WAIT_SECONDS = 300.0  # how long a command waits its turn for a database another process holds
 SAY_WAITING_AFTER = 3.0
@@ -279,12 +288,40 @@ class Store:
                 for i in latest.values() if i.org_id != SCHEME and i.org_id not in owners.get(i.id, set())])
             self._learn_user_ids([i for i in latest.values() if i.org_id != SCHEME and i.kind == "post"], n)
             self._attribute_by_author([i for i in latest.values() if i.org_id == SCHEME], n)
-            self._insert_many("snapshots", 9, [
-                (i.id, i.snapshot.hash, i.snapshot.url, _naive(i.snapshot.fetched_at), i.snapshot.status,
-                 i.snapshot.content_type, json.dumps(i.snapshot.headers), len(i.snapshot.body),
-                 zlib.compress(i.snapshot.body, 6))
-                for i in latest.values() if i.snapshot is not None])
+            self._save_snapshots([i for i in latest.values() if i.snapshot is not None], known)
         return [outcomes[i.id] for i in items]
+
+    def _save_snapshots(self, items: list[Item], known: dict[str, str]) -> None:
+        """Each item's snapshot if it is new, with the raw records the new ones point at, each kept
+        once: a record is written only with a snapshot that needs it, so a page fetched again
+        unchanged adds nothing, and an API page of 40 posts is one record. A snapshot whose body is
+        its record's payload byte for byte (a page served uncompressed) keeps no copy of its own."""
+        again = [i.id for i in items if i.id in known]  # only an item already stored can have this snapshot
+        have = set(self.con.execute("SELECT item_id, hash FROM snapshots WHERE item_id IN (SELECT unnest(?))",
+                                    [again]).fetchall()) if again else set()
+        fresh = [i for i in items if (i.id, i.snapshot.hash) not in have] if have else items
+        records: dict[str, tuple[RawRecord, Item]] = {}
+        for i in fresh:
+            if i.snapshot.record is not None:
+                records.setdefault(i.snapshot.record.id, (i.snapshot.record, i))
+        if records:
+            # A record may be kept already: an API page whose posts a harvest saved in two batches. Only
+            # one fetched since the oldest of these can be, and that bound spares a scan of them all.
+            since = min(_naive(r.fetched_at) for r, _ in records.values())
+            for (kept,) in self.con.execute("SELECT id FROM records WHERE fetched_at >= ? AND id IN (SELECT unnest(?))",
+                                            [since, list(records)]).fetchall():
+                del records[kept]
+        rows = [(r.id, r.url, _naive(r.fetched_at), r.status, r.reason, r.http_version, json.dumps(r.headers),
+                 r.payload_sha256, len(r.payload), "identity" if r.content_encoded else "zlib",
+                 r.payload if r.content_encoded else zlib.compress(r.payload, RECORD_ZLIB_LEVEL), r.redacted,
+                 i.org_id, i.source_id)
+                for r, i in records.values()]
+        self._insert_many("records", 14, rows, known_new=True)
+        self._insert_many("snapshots", 10, [
+            (i.id, snap.hash, snap.url, _naive(snap.fetched_at), snap.status, snap.content_type,
+             json.dumps(snap.headers), len(snap.body), None if _in_record(snap) else zlib.compress(snap.body, 6),
+             snap.record.id if snap.record is not None else None)
+            for i in fresh for snap in [i.snapshot]])
 
     def _learn_user_ids(self, posts: list[Item], n: dt.datetime) -> None:
         """An organisation's own posts tell its accounts' platform ids: kept with its handles, so a
@@ -399,15 +436,64 @@ class Store:
         return bool(updated)
 
     def snapshot_body(self, item_id: str, hash_: str) -> bytes | None:
-        row = self.con.execute("SELECT body FROM snapshots WHERE item_id = ? AND hash = ?", [item_id, hash_]).fetchone()
-        return zlib.decompress(row[0]) if row else None
+        row = self.con.execute("SELECT s.body, r.body, r.stored_as FROM snapshots s LEFT JOIN records r "
+                               "ON r.id = s.record_id WHERE s.item_id = ? AND s.hash = ?", [item_id, hash_]).fetchone()
+        if not row:
+            return None
+        if row[0] is None:  # the body is its raw record's payload, kept there only
+            return _stored(row[1], row[2])
+        return zlib.decompress(row[0])
+
+    # -- raw records -----------------------------------------------------------------------------
+    def raw_record(self, record_id: str) -> dict[str, Any] | None:
+        """One raw record with its payload as received (`payload`) and its headers as pairs."""
+        found = self._raw_records([record_id])
+        return found[0] if found else None
+
+    def raw_records_for(self, org_id: str, chunk: int = 50) -> Iterator[dict[str, Any]]:
+        """Every raw record of an organisation: those its evidence's snapshots point at and those
+        fetched for its own sources, oldest first, read a few at a time (a site's records may be
+        far larger than memory)."""
+        ids = [r[0] for r in self.con.execute(
+            "SELECT id FROM records WHERE id IN (SELECT s.record_id FROM snapshots s JOIN attributions a "
+            "ON a.item_id = s.item_id WHERE a.org_id = ?) OR org_id = ? ORDER BY fetched_at, id",
+            [org_id, org_id]).fetchall()]
+        for start in range(0, len(ids), chunk):
+            yield from self._raw_records(ids[start:start + chunk])
+
+    def _raw_records(self, ids: list[str]) -> list[dict[str, Any]]:
+        rows = _dicts(self.con.execute("SELECT * FROM records WHERE id IN (SELECT unnest(?)) ORDER BY fetched_at, id",
+                                       [ids]))
+        for row in rows:
+            row["headers"] = [tuple(pair) for pair in json.loads(row["headers"])]
+            row["payload"] = _stored(row.pop("body"), row["stored_as"])
+        return rows
+
+    def unrecorded_snapshots_for(self, org_id: str, chunk: int = 50) -> Iterator[dict[str, Any]]:
+        """Snapshots of an organisation's evidence kept before raw records were (no `record_id`),
+        with their decoded bodies, oldest first, a few at a time."""
+        keys = self.con.execute(
+            "SELECT s.item_id, s.hash FROM snapshots s WHERE s.record_id IS NULL AND s.item_id IN "
+            "(SELECT item_id FROM attributions WHERE org_id = ?) ORDER BY s.fetched_at, s.item_id, s.hash",
+            [org_id]).fetchall()
+        for start in range(0, len(keys), chunk):
+            part = keys[start:start + chunk]
+            rows = _dicts(self.con.execute(
+                "SELECT item_id, hash, url, fetched_at, status, content_type, headers, body FROM snapshots "
+                "WHERE item_id IN (SELECT unnest(?)) AND record_id IS NULL ORDER BY fetched_at, item_id, hash",
+                [[k[0] for k in part]]))
+            wanted = set(part)
+            for row in rows:
+                if (row["item_id"], row["hash"]) in wanted:
+                    row["body"] = zlib.decompress(row["body"])
+                    yield row
 
     def items_for(self, org_id: str) -> list[dict[str, Any]]:
         """Every item of an organisation with its newest snapshot's hash and capture time."""
         rows = self.con.execute("""
-            SELECT i.*, s.hash AS snapshot_hash, s.fetched_at AS snapshot_at
+            SELECT i.*, s.hash AS snapshot_hash, s.fetched_at AS snapshot_at, s.record_id AS snapshot_record_id
             FROM attributions a JOIN items i ON i.id = a.item_id LEFT JOIN (
-                SELECT item_id, hash, fetched_at,
+                SELECT item_id, hash, fetched_at, record_id,
                        row_number() OVER (PARTITION BY item_id ORDER BY fetched_at DESC) AS rn
                 FROM snapshots WHERE item_id IN (SELECT item_id FROM attributions WHERE org_id = ?)
                 ) s ON s.item_id = i.id AND s.rn = 1
@@ -421,7 +507,7 @@ class Store:
         return self.con.execute("SELECT count(*) FROM attributions WHERE org_id = ?", [org_id]).fetchone()[0]
 
     def counts(self) -> dict[str, int]:
-        tables = ("organisations", "sources", "items", "attributions", "snapshots", "runs", "run_errors",
+        tables = ("organisations", "sources", "items", "attributions", "snapshots", "records", "runs", "run_errors",
                   "classifications", "score_runs", "overrides")
         return {t: self.con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
 
@@ -501,13 +587,16 @@ class Store:
                 (item_id, content_hash, c.rubric_version, blobs.dump("classification", c), _naive(now))
                 for item_id, content_hash, c in rows])
 
-    def _insert_many(self, table: str, width: int, rows: list[tuple], chunk: int = INSERT_CHUNK) -> None:
+    def _insert_many(self, table: str, width: int, rows: list[tuple], chunk: int = INSERT_CHUNK,
+                     known_new: bool = False) -> None:
         """Insert rows in one statement, bound column by column: one list parameter per column and
         `unnest` to zip them back into rows. DuckDB binds a handful of lists far faster than
         thousands of scalars (or than `executemany`, which pays per row); bytes travel as base64,
-        which it binds several times faster than a list of blobs."""
+        which it binds several times faster than a list of blobs. A row whose key is taken is
+        skipped, unless the caller has made sure none is (`known_new`): the check costs DuckDB
+        nearly as much as the insert."""
         for start in range(chunk, len(rows), chunk):  # long batches in parts: bounded memory
-            self._insert_many(table, width, rows[start:start + chunk], chunk)
+            self._insert_many(table, width, rows[start:start + chunk], chunk, known_new)
         rows = rows[:chunk]
         if not rows:
             return
@@ -520,7 +609,8 @@ class Store:
                 picks.append(f"unnest(${n})")
             columns.append(list(column))
         assert len(columns) == width, (table, len(columns), width)
-        self.con.execute(f"INSERT INTO {table} SELECT {', '.join(picks)} ON CONFLICT DO NOTHING", columns)
+        skip = "" if known_new else " ON CONFLICT DO NOTHING"
+        self.con.execute(f"INSERT INTO {table} SELECT {', '.join(picks)}{skip}", columns)
 
     def save_score(self, score: OrgScore, changes: list[str]) -> str:
         """Keep a scoring and what changed since the one before it (the dossier shows both)."""
@@ -591,6 +681,18 @@ class _Transaction:
         if self.store._depth == 0:
             self.store.con.execute("ROLLBACK" if exc_type else "COMMIT")
         return False
+
+
+def _in_record(snapshot: Snapshot) -> bool:
+    """Whether a snapshot's body is its raw record's payload, byte for byte (kept there only)."""
+    record = snapshot.record
+    return (record is not None and record.redacted is None and len(record.payload) == len(snapshot.body)
+            and (record.payload is snapshot.body or record.payload == snapshot.body))
+
+
+def _stored(body: bytes, stored_as: str) -> bytes:
+    """A raw record's payload from its stored form."""
+    return zlib.decompress(body) if stored_as == "zlib" else body
 
 
 def _dicts(cursor) -> list[dict[str, Any]]:

@@ -69,5 +69,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         how VARCHAR NOT NULL, linked_at TIMESTAMP NOT NULL, verified_by VARCHAR,
         PRIMARY KEY (platform, handle));
     """),
+    # A raw record is stored once however many snapshots point at it. Its body is zlib-compressed
+    # unless the server had already compressed it (stored_as 'identity'); a snapshot whose body is
+    # the record's payload byte for byte (a page served uncompressed) keeps no copy of its own
+    # (body NULL): whatever deletes a record must first copy such a body back to its snapshot.
+    ("raw records: every response kept as received, snapshots pointing at theirs", """
+    CREATE TABLE records (
+        id VARCHAR PRIMARY KEY, url VARCHAR NOT NULL, fetched_at TIMESTAMP NOT NULL, status INTEGER NOT NULL,
+        reason VARCHAR, http_version VARCHAR, headers JSON NOT NULL, payload_sha256 VARCHAR NOT NULL,
+        size INTEGER NOT NULL, stored_as VARCHAR NOT NULL, body BLOB NOT NULL, redacted VARCHAR,
+        org_id VARCHAR, source_id VARCHAR);
+    ALTER TABLE snapshots ADD COLUMN record_id VARCHAR;
+    ALTER TABLE snapshots ALTER COLUMN body DROP NOT NULL;
+    """),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

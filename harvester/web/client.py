@@ -29,6 +29,7 @@ import random
 import threading
 import time
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 from urllib.parse import urljoin, urlsplit
@@ -41,7 +42,7 @@ from harvester.errors import (
     BlockedURLError, DeferredError, FetchError, FetchTimeout, HTTPStatusError, RedirectError, RobotsDeniedError,
     TooLargeError, TransientFetchError,
 )
-from harvester.items import utcnow
+from harvester.items import RawRecord, utcnow
 from harvester.web.guard import Network, Resolver, literal_address, parse_networks, refusal, system_resolver, url_refusal
 from harvester.web.robots import RobotsCache
 
@@ -77,13 +78,16 @@ class AddressPolicy:
 
 @dataclass(frozen=True)
 class Response:
-    """A fetched response with its whole (capped) body."""
+    """A fetched response with its whole (capped) body, decoded, and `record`: the response as it
+    was received (status line, every header as sent, the body still content-encoded), which
+    collectors hand on with their snapshots so the store keeps it."""
 
     url: str  # after redirects
     status: int
-    headers: dict[str, str]
-    body: bytes
+    headers: dict[str, str]  # names lower-cased, repeats joined (as httpx joins them)
+    body: bytes  # Content-Encoding undone
     fetched_at: dt.datetime
+    record: RawRecord | None = None
 
     @property
     def content_type(self) -> str:
@@ -110,6 +114,7 @@ class Http:
     robots: RobotsCache = field(init=False)
     _next_slot: dict[str, float] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _hosts: dict[str, threading.Lock] = field(default_factory=dict, init=False)  # one request in flight each
 
     def __post_init__(self) -> None:
         self.robots = RobotsCache(lambda url: self.get(url, robots=False), self.settings.user_agent)
@@ -128,16 +133,24 @@ class Http:
         self.policy.check_url(url)
 
     # -- politeness ------------------------------------------------------------------------------
-    def _wait_turn(self, url: str) -> None:
+    @contextmanager
+    def _turn(self, url: str):
+        """Hold the host's turn for one request: never two requests in flight to one host, however
+        many sites the harvest reads at once, and `delay_seconds` (or robots' Crawl-delay) from the
+        end of one to the start of the next."""
         host = urlsplit(url).netloc.lower()
         delay = max(self.harvest.delay_seconds,
                     min(self.robots.crawl_delay(url) or 0.0, self.harvest.max_crawl_delay_seconds))
         with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next_slot.get(host, 0.0))
-            self._next_slot[host] = start + delay
-        if start > now:
-            self.sleep(start - now)
+            turn = self._hosts.setdefault(host, threading.Lock())
+        with turn:
+            wait = self._next_slot.get(host, 0.0) - time.monotonic()
+            if wait > 0:
+                self.sleep(wait)
+            try:
+                yield
+            finally:
+                self._next_slot[host] = time.monotonic() + delay
 
     # -- fetching --------------------------------------------------------------------------------
     def get(self, url: str, *, headers: dict[str, str] | None = None, params: dict | None = None,
@@ -179,11 +192,10 @@ class Http:
         """POST JSON to an API (a login, a token refresh) through the same address policy, byte cap
         and deadline; never retried, never redirected: a credential is not sent twice blindly."""
         self.check_url(url)
-        self._wait_turn(url)
         cap = self.settings.max_body_bytes
         try:
-            with self.client.stream("POST", url, json=body,
-                                    headers={"Accept": "application/json", **(headers or {})}) as r:
+            with self._turn(url), self.client.stream("POST", url, json=body,
+                                                     headers={"Accept": "application/json", **(headers or {})}) as r:
                 chunks, size = [], 0
                 for chunk in r.iter_bytes():
                     size += len(chunk)
@@ -221,8 +233,8 @@ class Http:
             if url in seen:
                 raise RedirectError("redirect loop", url=url)
             seen.add(url)
-            self._wait_turn(url)
-            response = self._get_once(url, headers, deadline)
+            with self._turn(url):
+                response = self._get_once(url, headers, deadline)
             if response.status in (301, 302, 303, 307, 308) and "location" in response.headers:
                 target = urljoin(url, response.headers["location"])
                 if urlsplit(target).netloc.lower() != urlsplit(url).netloc.lower():
@@ -243,16 +255,22 @@ class Http:
                     raise TooLargeError(f"body of {declared} bytes is over the {cap}-byte cap", url=url)
                 decoder = _Decoder(r.headers.get("content-encoding", ""), cap, url)
                 chunks, raw_size = [], 0
+                received: list[bytes] | None = [] if decoder.z is not None else None  # else the same as chunks
                 for raw in r.iter_raw():
                     raw_size += len(raw)
                     if raw_size > cap:
                         raise TooLargeError(f"body is over the {cap}-byte cap", url=url)
                     if time.monotonic() > deadline:
                         raise FetchTimeout(f"took longer than {self.settings.deadline_seconds:g} s", url=url)
+                    if received is not None:
+                        received.append(raw)
                     chunks.append(decoder.feed(raw))
                 chunks.append(decoder.finish())
                 resp_headers = {k.lower(): v for k, v in r.headers.items()}
                 status = r.status_code
+                # what was received, for the raw record: the header lines in order and as cased
+                as_sent = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in r.headers.raw)
+                version, reason = r.http_version, r.reason_phrase
         except BlockedURLError as exc:  # raised by the guard as the connection opened
             raise BlockedURLError(str(exc).split(": ", 1)[-1], url=url) from None
         except httpx.TimeoutException:
@@ -272,7 +290,11 @@ class Http:
         if status >= 400 and status not in (404, 410):
             raise HTTPStatusError(f"HTTP {status}", url=url, status=status, body=b"".join(chunks),
                                   headers=resp_headers)
-        return Response(url=url, status=status, headers=resp_headers, body=b"".join(chunks), fetched_at=utcnow())
+        body, fetched_at = b"".join(chunks), utcnow()
+        # An identity body is what was received: one bytes object serves both (no copy held in flight).
+        record = RawRecord(url=url, fetched_at=fetched_at, status=status, reason=reason, http_version=version,
+                           headers=as_sent, payload=body if received is None else b"".join(received))
+        return Response(url=url, status=status, headers=resp_headers, body=body, fetched_at=fetched_at, record=record)
 
 
 class _Decoder:
@@ -429,9 +451,12 @@ class _httpcore_errors:
 class PoolTransport(httpx.BaseTransport):
     """An httpx transport over an httpcore connection pool whose network backend is guarded."""
 
-    def __init__(self, settings: HttpSettings, policy: AddressPolicy, network_backend: httpcore.NetworkBackend | None):
+    def __init__(self, settings: HttpSettings, policy: AddressPolicy, network_backend: httpcore.NetworkBackend | None,
+                 hosts_at_once: int = 4):
+        # one connection kept alive per host being crawled: a new one per page costs a handshake each
         self.pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(), max_connections=100, max_keepalive_connections=20,
+            ssl_context=httpx.create_ssl_context(), max_connections=max(100, 2 * hosts_at_once),
+            max_keepalive_connections=max(20, hosts_at_once + 8),
             keepalive_expiry=5.0, retries=0,
             network_backend=_GuardedBackend(policy, network_backend or httpcore.SyncBackend()))
 
@@ -469,9 +494,11 @@ def build_client(settings: HttpSettings, harvest: HarvestSettings | None = None,
                  resolve: Resolver | None = None, sleep: Callable[[float], None] | None = None) -> Http:
     """The safe client every collector uses. Tests pass a transport (respx) or a network backend,
     and a resolver; the address policy stays in front of either."""
+    harvest = harvest or HarvestSettings()
     policy = AddressPolicy(parse_networks(settings.allow_networks), resolve or system_resolver)
     # Our pool checks every connection as it opens; a transport passed in gets the check per request.
-    guarded = GuardedTransport(transport, policy) if transport else PoolTransport(settings, policy, network_backend)
+    guarded = (GuardedTransport(transport, policy) if transport
+               else PoolTransport(settings, policy, network_backend, harvest.concurrency))
     client = httpx.Client(
         transport=guarded,
         timeout=httpx.Timeout(settings.read_timeout_seconds, connect=settings.connect_timeout_seconds),
@@ -480,5 +507,5 @@ def build_client(settings: HttpSettings, harvest: HarvestSettings | None = None,
         headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate"},
         trust_env=False,  # proxies from the environment would bypass the address checks
     )
-    return Http(settings=settings, harvest=harvest or HarvestSettings(), client=client, policy=policy,
+    return Http(settings=settings, harvest=harvest, client=client, policy=policy,
                 sleep=sleep or time.sleep)

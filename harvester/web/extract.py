@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import justext
 import lxml.html
+import htmldate
 import trafilatura
 import trafilatura.external
 from bs4 import BeautifulSoup
@@ -28,7 +29,12 @@ logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
 logging.getLogger("htmldate").setLevel(logging.CRITICAL)
 logging.getLogger("pypdf").setLevel(logging.CRITICAL)
 MAX_LINKS = 2000  # a page with 100,000 links yields only the first of them
-_UTF8_PARSER = lxml.html.HTMLParser(encoding="utf-8")  # we hand lxml text we have already decoded
+# We hand lxml text we have already decoded; comments and processing instructions go, as trafilatura's
+# own parser drops them, so it reads our tree as it would have read its own.
+_PARSER = lxml.html.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True, collect_ids=False,
+                               default_doctype=False)
+LINK_LIST_MIN_LINES = 8
+LINK_LIST_SHARE = 0.6
 # jusText, trafilatura's last fallback, otherwise builds one stoplist from all 100 of its languages:
 # 28 MB held for the whole harvest (and turned into a set again on every page it reads). The
 # languages UK organisations publish in cover what it needs to tell text from boilerplate.
@@ -46,6 +52,7 @@ class Page:
     published: dt.datetime | None
     links: tuple[tuple[str, str], ...]  # (absolute URL, anchor text)
     feeds: tuple[str, ...] = ()  # <link rel="alternate"> feeds
+    link_list: bool = False  # its text is mostly its links' words: crawled, not kept as evidence
 
 
 def decode(body: bytes, charset: str | None) -> str:
@@ -78,45 +85,73 @@ def parse_date(value: str | None) -> dt.datetime | None:
 
 
 def parse_html(body: bytes, url: str, charset: str | None = None) -> Page:
-    """Main text, title, date and links of a web page."""
+    """Main text, title, date and links of a web page, from one parse of it.
+
+    The links come first, off the tree (each anchor's own words, not its whole `text_content`);
+    then trafilatura reads the same tree (on a copy it makes); the date is looked for only when
+    there is text for it to date. A page whose text is mostly its links' words (an index, a
+    sitemap page) says so in `link_list`: it is crawled for its links, not kept as evidence.
+    """
     html = decode(body, charset)
-    links: list[tuple[str, str]] = []
-    feeds: list[str] = []
-    title = ""
     try:
-        tree = lxml.html.fromstring(html.encode("utf-8"), base_url=url, parser=_UTF8_PARSER)
-        title = normalise_text(tree.findtext(".//title") or "")
-        for a in tree.iter("a"):
-            href = a.get("href")
-            target = canonical(href, url) if href else None
-            if target:
-                links.append((target, normalise_text(a.text_content())[:200]))
-                if len(links) >= MAX_LINKS:
-                    break
-        for link in tree.iter("link"):
-            kind = (link.get("type") or "").lower()
-            if "alternate" in (link.get("rel") or "").lower() and ("rss" in kind or "atom" in kind):
-                target = canonical(link.get("href") or "", url)
-                if target:
-                    feeds.append(target)
+        tree = lxml.html.fromstring(html.encode("utf-8"), base_url=url, parser=_PARSER)
     except (ValueError, lxml.etree.ParserError):
-        pass
+        return Page(title="", text="", published=None, links=())
+    links, anchors = _links(tree, url)
+    title = normalise_text(tree.findtext(".//title") or "")
+    feeds = tuple(target for link in tree.iter("link")
+                  if "alternate" in (link.get("rel") or "").lower()
+                  and any(kind in (link.get("type") or "").lower() for kind in ("rss", "atom"))
+                  and (target := canonical(link.get("href") or "", url)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            # The date the page gives: its markup, then its URL, then its text (htmldate). None when it
-            # gives none: the harvest date is never passed off as a publication date.
-            doc = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_comments=False,
-                                              include_tables=True,
-                                              date_extraction_params={"extensive_search": True,
-                                                                      "original_date": True})
+            text = normalise_text(trafilatura.extract(tree, url=url, include_comments=False, include_tables=True,
+                                                      with_metadata=False) or "")
         except Exception:  # trafilatura raises assorted errors on hostile markup
-            doc = None
-    text = normalise_text(doc.text or "") if doc is not None else ""
-    if doc is not None and doc.title:
-        title = normalise_text(doc.title)
-    published = parse_date(doc.date) if doc is not None else None
-    return Page(title=title, text=text, published=published, links=tuple(links), feeds=tuple(feeds))
+            text = ""
+        published = _page_date(tree, url) if text else None
+    return Page(title=title, text=text, published=published, links=tuple(links), feeds=feeds,
+                link_list=bool(text) and is_link_list(text, anchors))
+
+
+def _links(tree, url: str) -> tuple[list[tuple[str, str]], set[str]]:
+    """(absolute URL, the anchor's words) of each link, at most MAX_LINKS, and every anchor's words."""
+    links: list[tuple[str, str]] = []
+    anchors: set[str] = set()
+    for a in tree.iter("a"):
+        href = a.get("href")
+        target = canonical(href, url) if href else None
+        if not target:
+            continue
+        words = (a.text or "").strip() or (a[0].text or "").strip() if len(a) else (a.text or "").strip()
+        words = " ".join(words.split())[:200]
+        links.append((target, words))
+        if words:
+            anchors.add(words)
+        if len(links) >= MAX_LINKS:
+            break
+    return links, anchors
+
+
+def is_link_list(text: str, anchors: set[str]) -> bool:
+    """True when most of a page's text is the words of its own links: a menu, an index or a
+    sitemap page, which leads to evidence but is none."""
+    lines = text.split("\n")
+    if len(lines) < LINK_LIST_MIN_LINES:
+        return False
+    linked = sum(len(line) for line in lines if line in anchors)
+    return linked >= LINK_LIST_SHARE * len(text)
+
+
+def _page_date(tree, url: str) -> dt.datetime | None:
+    """The date the page gives: its markup, then its URL, then its text (htmldate). None when it
+    gives none: the harvest date is never passed off as a publication date."""
+    try:
+        found = htmldate.find_date(tree, url=url, extensive_search=True, original_date=True)
+    except Exception:  # htmldate raises assorted errors on hostile markup
+        return None
+    return parse_date(found)
 
 
 def parse_pdf(body: bytes) -> tuple[str, str, dt.datetime | None]:

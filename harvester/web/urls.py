@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 TRACKING_PARAMS = {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "_ga", "ref_src",
@@ -13,8 +14,22 @@ SKIP_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".svg", ".ico", ".c
 
 def canonical(url: str, base: str | None = None) -> str | None:
     """An absolute, normalised http(s) URL, or None for anything else (mailto:, javascript:, ...)."""
+    url = url.strip()
+    if base and not url.startswith(("http://", "https://")):
+        if url.startswith(("#", "mailto:", "tel:", "javascript:", "data:")):
+            return None  # the page itself, or not a web page
+        try:
+            url = urljoin(base, url)
+        except ValueError:
+            return None
+    return _canonical_absolute(url)
+
+
+@lru_cache(maxsize=20_000)
+def _canonical_absolute(url: str) -> str | None:
+    """Cached: a site's pages link to the same few hundred URLs, each page over again."""
     try:
-        parts = urlsplit(urljoin(base, url.strip()) if base else url.strip())
+        parts = urlsplit(url)
     except ValueError:
         return None
     scheme = parts.scheme.lower()
@@ -24,8 +39,8 @@ def canonical(url: str, base: str | None = None) -> str | None:
     default = {"http": ":80", "https": ":443"}[scheme]
     if netloc.endswith(default):
         netloc = netloc[: -len(default)]
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                       if k.lower() not in TRACKING_PARAMS and not k.lower().startswith("utm_")])
+    query = parts.query and urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                                       if k.lower() not in TRACKING_PARAMS and not k.lower().startswith("utm_")])
     return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
 
 
