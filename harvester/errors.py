@@ -86,6 +86,12 @@ class FetchTimeout(TransientFetchError):
     max_retries = 1
 
 
+class DeadlineError(FetchTimeout):
+    """The whole request outlasted its deadline (a body dripping in): another try would cost as much."""
+
+    max_retries = 0
+
+
 class DeferredError(FetchError):
     """The server asked for a wait (Retry-After) longer than the cap: the URL waits for the next
     run instead of the run sleeping."""

@@ -39,6 +39,7 @@ EVIDENCE_WORDS = ("ccqm", "cohesion", "equality", "equalities", "diversity", "in
                   "survey", "objectives", "belonging", "faith", "about", "story", "stories", "update")
 NOISE_WORDS = ("login", "cart", "basket", "checkout", "account", "search", "calendar", "tag/", "page/", "print")
 MAX_SITEMAP_URLS = 5000
+MAX_SITEMAP_BYTES = 10_000_000  # inflated: 5,000 entries take about 1 MB
 _DIGITS = re.compile(r"\d+")
 # A calendar: dated paths under a calendar's name (/events/2026/11/), or a date in the query (?month=11).
 _CALENDAR = re.compile(r"(calendar|diary|event|agenda|whats-on|month|week|date)[^?]*#[/-]#"
@@ -64,33 +65,32 @@ def parse_sitemap(body: bytes) -> tuple[list[str], list[str]]:
 
 
 def sitemap_entries(body: bytes) -> tuple[list[tuple[str, str | None]], list[str]]:
-    """((page URL, its <lastmod> or None), child sitemap URLs) of a sitemap or sitemap index."""
+    """((page URL, its <lastmod> or None), child sitemap URLs) of a sitemap or sitemap index.
+
+    Read as a stream and dropped entry by entry, up to MAX_SITEMAP_URLS: a sitemap of millions of
+    URLs, or a gzip that inflates to gigabytes, costs no more memory than a small one."""
     if body[:2] == b"\x1f\x8b":
         try:
-            body = gzip.GzipFile(fileobj=io.BytesIO(body)).read(50_000_000)
+            body = gzip.GzipFile(fileobj=io.BytesIO(body)).read(MAX_SITEMAP_BYTES)
         except (OSError, EOFError):
             return [], []
-    try:
-        root = etree.fromstring(body, parser=etree.XMLParser(resolve_entities=False, no_network=True,
-                                                              recover=True, huge_tree=False))
-    except etree.XMLSyntaxError:
-        return [], []
-    if root is None:
-        return [], []
     pages: list[tuple[str, str | None]] = []
     children: list[str] = []
-    for loc in root.iter("{*}loc"):
-        entry = loc.getparent()
-        text = (loc.text or "").strip()
-        if not text:
-            continue
-        if entry is not None and etree.QName(entry).localname == "sitemap":
-            children.append(text)
-        else:
-            lastmod = entry.findtext("{*}lastmod") if entry is not None else None
-            pages.append((text, lastmod.strip() if lastmod and lastmod.strip() else None))
-        if len(pages) + len(children) >= MAX_SITEMAP_URLS:
-            break
+    entries = etree.iterparse(io.BytesIO(body[:MAX_SITEMAP_BYTES]), events=("end",), tag=("{*}url", "{*}sitemap"),
+                              recover=True, resolve_entities=False, no_network=True, huge_tree=False)
+    try:
+        for _, entry in entries:
+            loc = (entry.findtext("{*}loc") or "").strip()
+            if loc and etree.QName(entry).localname == "sitemap":
+                children.append(loc)
+            elif loc:
+                lastmod = (entry.findtext("{*}lastmod") or "").strip()
+                pages.append((loc, lastmod or None))
+            entry.clear()
+            if len(pages) + len(children) >= MAX_SITEMAP_URLS:
+                break
+    except etree.XMLSyntaxError:
+        pass  # what was read before the damage is kept
     return pages, children
 
 
@@ -257,10 +257,15 @@ def collect(req: CollectRequest) -> Iterator[Event]:
         fetched += 1
         try:
             response = http.get(url, headers=headers)
-        except (RobotsDeniedError, BlockedURLError) as exc:  # a redirect into a disallowed or private place
+        except RobotsDeniedError as exc:  # a redirect into a place robots.txt disallows
             if url == start:
                 raise
             yield Refused(url, str(exc).split(": ", 1)[-1])
+            continue
+        except BlockedURLError as exc:  # a redirect towards a private address: kept in run_errors, by URL
+            if url == start:
+                raise
+            yield Problem(url, exc)
             continue
         except FetchError as exc:
             if asked == start:  # no home page, no crawl: the source fails, stored evidence stays

@@ -46,8 +46,8 @@ class HttpSettings:
 
     user_agent: str = DEFAULT_USER_AGENT
     connect_timeout_seconds: float = _limit(10.0, above=True)
-    read_timeout_seconds: float = _limit(20.0, above=True)
-    deadline_seconds: float = _limit(60.0, above=True)  # whole request, body included
+    read_timeout_seconds: float = _limit(10.0, above=True)
+    deadline_seconds: float = _limit(30.0, above=True)  # whole request, body included
     max_body_bytes: int = _limit(15_000_000, 1)  # after decompression
     max_redirects: int = _limit(5, 0, 30)
     retries: int = _limit(2, 0, 10)  # for timeouts, connection errors, 5xx and 429
@@ -69,7 +69,7 @@ class HarvestSettings:
     max_query_variants: int = _limit(20, 1)
     max_pages_per_pattern: int = _limit(200, 1)
     recheck_days: int = _limit(30, 0)  # a page its sitemap says is unchanged is still read again this often
-    delay_seconds: float = _limit(1.0)  # between two requests to one host; robots Crawl-delay wins if larger
+    delay_seconds: float = _limit(0.5)  # between two requests to one host; robots Crawl-delay wins if larger
     max_crawl_delay_seconds: float = _limit(30.0)
     concurrency: int = _limit(32, 1, 256)  # organisations harvested at once (each host still one request at a time)
     extract_workers: int = _limit(0, 0, 64)  # processes that read pages while threads fetch; 0: one per core

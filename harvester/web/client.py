@@ -39,7 +39,7 @@ import httpx
 
 from harvester.config.settings import HarvestSettings, HttpSettings
 from harvester.errors import (
-    BlockedURLError, DeferredError, FetchError, FetchTimeout, HTTPStatusError, RedirectError, RobotsDeniedError,
+    BlockedURLError, DeadlineError, DeferredError, FetchError, FetchTimeout, HTTPStatusError, RedirectError, RobotsDeniedError,
     TooLargeError, TransientFetchError,
 )
 from harvester.items import RawRecord, utcnow
@@ -261,7 +261,7 @@ class Http:
                     if raw_size > cap:
                         raise TooLargeError(f"body is over the {cap}-byte cap", url=url)
                     if time.monotonic() > deadline:
-                        raise FetchTimeout(f"took longer than {self.settings.deadline_seconds:g} s", url=url)
+                        raise DeadlineError(f"took longer than {self.settings.deadline_seconds:g} s", url=url)
                     if received is not None:
                         received.append(raw)
                     chunks.append(decoder.feed(raw))
@@ -275,12 +275,16 @@ class Http:
             raise BlockedURLError(str(exc).split(": ", 1)[-1], url=url) from None
         except httpx.TimeoutException:
             if getattr(_request, "deadline_bound", False) or time.monotonic() >= deadline:
-                raise FetchTimeout(f"took longer than {self.settings.deadline_seconds:g} s", url=url) from None
+                raise DeadlineError(f"took longer than {self.settings.deadline_seconds:g} s", url=url) from None
             raise FetchTimeout("timed out", url=url) from None
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
             raise FetchError(f"request refused ({exc.__class__.__name__}: {exc})", url=url) from None
         except httpx.TransportError as exc:
             raise TransientFetchError(f"connection failed ({exc.__class__.__name__}: {exc})", url=url) from None
+        except RuntimeError as exc:  # httpx: the client was closed under us, by a stop (SIGTERM)
+            if "closed" not in str(exc):
+                raise
+            raise FetchError("not sent: the harvest is stopping", url=url) from None
         finally:
             _request.deadline = None
         if status in (429,) or status >= 500:

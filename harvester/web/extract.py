@@ -33,8 +33,11 @@ MAX_LINKS = 2000  # a page with 100,000 links yields only the first of them
 # own parser drops them, so it reads our tree as it would have read its own.
 _PARSER = lxml.html.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True, collect_ids=False,
                                default_doctype=False)
-LINK_LIST_MIN_LINES = 8
-LINK_LIST_SHARE = 0.6
+LINK_LIST_MIN_LINES = 8  # a page whose text is at least this many lines ...
+LINK_LIST_SHARE = 0.6  # ... this share of them its own links' words is a list of links
+LINK_FARM_ANCHORS = 1000  # distinct link texts: more than any menu
+LINK_FARM_SHARE = 0.7
+MAX_HTML_CHARS = 3_000_000
 # jusText, trafilatura's last fallback, otherwise builds one stoplist from all 100 of its languages:
 # 28 MB held for the whole harvest (and turned into a set again on every page it reads). The
 # languages UK organisations publish in cover what it needs to tell text from boilerplate.
@@ -92,17 +95,19 @@ def parse_html(body: bytes, url: str, charset: str | None = None) -> Page:
     there is text for it to date. A page whose text is mostly its links' words (an index, a
     sitemap page) says so in `link_list`: it is crawled for its links, not kept as evidence.
     """
-    html = decode(body, charset)
+    html = decode(body, charset)[:MAX_HTML_CHARS]  # past this, a page is a trap, not an article
     try:
         tree = lxml.html.fromstring(html.encode("utf-8"), base_url=url, parser=_PARSER)
     except (ValueError, lxml.etree.ParserError):
         return Page(title="", text="", published=None, links=())
-    links, anchors = _links(tree, url)
+    links, anchors, linked_chars = _links(tree, url)
     title = normalise_text(tree.findtext(".//title") or "")
     feeds = tuple(target for link in tree.iter("link")
                   if "alternate" in (link.get("rel") or "").lower()
                   and any(kind in (link.get("type") or "").lower() for kind in ("rss", "atom"))
                   and (target := canonical(link.get("href") or "", url)))
+    if is_link_farm(tree, len(anchors), linked_chars):  # thousands of links and little else: not read
+        return Page(title=title, text="", published=None, links=tuple(links), feeds=feeds, link_list=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -115,23 +120,31 @@ def parse_html(body: bytes, url: str, charset: str | None = None) -> Page:
                 link_list=bool(text) and is_link_list(text, anchors))
 
 
-def _links(tree, url: str) -> tuple[list[tuple[str, str]], set[str]]:
-    """(absolute URL, the anchor's words) of each link, at most MAX_LINKS, and every anchor's words."""
+def _links(tree, url: str) -> tuple[list[tuple[str, str]], set[str], int]:
+    """(absolute URL, the anchor's words) of the first MAX_LINKS links; every anchor's words; and
+    how many characters (spaces aside) all the anchors' words hold."""
     links: list[tuple[str, str]] = []
     anchors: set[str] = set()
+    linked_chars = 0
     for a in tree.iter("a"):
-        href = a.get("href")
-        target = canonical(href, url) if href else None
-        if not target:
-            continue
-        words = (a.text or "").strip() or (a[0].text or "").strip() if len(a) else (a.text or "").strip()
+        words = a.text or (a[0].text if len(a) else None) or ""
         words = " ".join(words.split())[:200]
-        links.append((target, words))
         if words:
             anchors.add(words)
-        if len(links) >= MAX_LINKS:
-            break
-    return links, anchors
+            linked_chars += len(words) - words.count(" ")
+        if len(links) < MAX_LINKS and (href := a.get("href")) and (target := canonical(href, url)):
+            links.append((target, words))
+    return links, anchors, linked_chars
+
+
+def is_link_farm(tree, anchors: int, linked_chars: int) -> bool:
+    """Thousands of distinct links whose words are most of the page's text: a generated index or a
+    trap, never evidence, and slow to read (a 100,000-link page costs trafilatura half a minute)."""
+    if anchors < LINK_FARM_ANCHORS:
+        return False
+    body = tree.find("body")
+    text = (body if body is not None else tree).text_content()
+    return linked_chars >= LINK_FARM_SHARE * (len(text) - text.count(" ") - text.count("\n"))
 
 
 def is_link_list(text: str, anchors: set[str]) -> bool:
