@@ -4,6 +4,7 @@ lying charsets, non-ASCII links, empty bodies, things that are not PDFs."""
 from __future__ import annotations
 
 import io
+from datetime import date, datetime, timezone
 
 import pytest
 
@@ -67,3 +68,34 @@ def test_non_ascii_links_keep_their_characters(html, charset, encoding):
     body = html.format(link='<a href="/über-uns">Über uns</a>').encode(encoding)
     page = parse_html(body, "https://example.org/", charset)
     assert page.links == (("https://example.org/über-uns", "Über uns"),)
+
+
+def page_with(head: str = "", text: str = ARTICLE) -> bytes:
+    return f"<html><head>{head}</head><body><article><p>{text}</p></article></body></html>".encode()
+
+
+def test_a_page_is_dated_by_its_markup_first():
+    head = '<meta property="article:published_time" content="2025-03-05T09:00:00+00:00">'
+    page = parse_html(page_with(head, ARTICLE + " Posted on 1 April 2024."), "https://example.org/news/2023/01/02/x/")
+    assert page.published == datetime(2025, 3, 5, 9, 0, tzinfo=timezone.utc)
+
+
+def test_json_ld_and_time_elements_date_a_page():
+    ld = '<script type="application/ld+json">{"@type": "NewsArticle", "datePublished": "2024-06-12"}</script>'
+    assert parse_html(page_with(ld), "https://example.org/a/").published.date() == date(2024, 6, 12)
+    time_element = page_with(text=ARTICLE + '</p><p><time datetime="2023-09-01">1 September</time>')
+    assert parse_html(time_element, "https://example.org/b/").published.date() == date(2023, 9, 1)
+
+
+def test_without_markup_the_url_then_the_text_date_a_page():
+    assert parse_html(page_with(), "https://example.org/news/2022/11/30/fair/").published.date() == date(2022, 11, 30)
+    written = page_with(text="Posted on Wednesday 12th of March 2025. " + ARTICLE)
+    assert parse_html(written, "https://example.org/news/fair/").published.date() == date(2025, 3, 12)
+    uk_numeric = page_with(text=ARTICLE + " Updated 05/03/2024.")
+    assert parse_html(uk_numeric, "https://example.org/c/").published.date() == date(2024, 3, 5)  # day first
+
+
+def test_a_page_that_gives_no_date_is_undated_not_dated_today():
+    future = page_with(text=ARTICLE + f" Our next fair is on 1 June {date.today().year + 2}.")
+    assert parse_html(future, "https://example.org/d/").published is None  # a future event is no publication date
+    assert parse_html(page_with(), "https://example.org/e/").published is None

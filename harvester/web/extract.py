@@ -13,10 +13,10 @@ import logging
 import re
 import warnings
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import justext
 import lxml.html
-import htmldate
 import trafilatura
 import trafilatura.external
 from bs4 import BeautifulSoup
@@ -36,8 +36,7 @@ _PARSER = lxml.html.HTMLParser(encoding="utf-8", remove_comments=True, remove_pi
 LINK_LIST_MIN_LINES = 8  # a page whose text is at least this many lines ...
 LINK_LIST_SHARE = 0.6  # ... this share of them its own links' words is a list of links
 LINK_FARM_ANCHORS = 1000  # distinct link texts: more than any menu
-LINK_FARM_SHARE = 0.7
-MAX_HTML_CHARS = 3_000_000
+MAX_HTML_CHARS = 5_000_000
 # jusText, trafilatura's last fallback, otherwise builds one stoplist from all 100 of its languages:
 # 28 MB held for the whole harvest (and turned into a set again on every page it reads). The
 # languages UK organisations publish in cover what it needs to tell text from boilerplate.
@@ -100,14 +99,14 @@ def parse_html(body: bytes, url: str, charset: str | None = None) -> Page:
         tree = lxml.html.fromstring(html.encode("utf-8"), base_url=url, parser=_PARSER)
     except (ValueError, lxml.etree.ParserError):
         return Page(title="", text="", published=None, links=())
-    links, anchors, linked_chars = _links(tree, url)
+    links, anchors = _links(tree, url)
     title = normalise_text(tree.findtext(".//title") or "")
     feeds = tuple(target for link in tree.iter("link")
                   if "alternate" in (link.get("rel") or "").lower()
                   and any(kind in (link.get("type") or "").lower() for kind in ("rss", "atom"))
                   and (target := canonical(link.get("href") or "", url)))
-    if is_link_farm(tree, len(anchors), linked_chars):  # thousands of links and little else: not read
-        return Page(title=title, text="", published=None, links=tuple(links), feeds=feeds, link_list=True)
+    if len(anchors) >= LINK_FARM_ANCHORS:  # a trap or a generated index: its text is read without them
+        lxml.etree.strip_elements(tree, "a", with_tail=False)  # (100,000 links: half a minute and 450 MB)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -115,36 +114,23 @@ def parse_html(body: bytes, url: str, charset: str | None = None) -> Page:
                                                       with_metadata=False) or "")
         except Exception:  # trafilatura raises assorted errors on hostile markup
             text = ""
-        published = _page_date(tree, url) if text else None
+        published = _page_date(tree, url, text) if text else None
     return Page(title=title, text=text, published=published, links=tuple(links), feeds=feeds,
                 link_list=bool(text) and is_link_list(text, anchors))
 
 
-def _links(tree, url: str) -> tuple[list[tuple[str, str]], set[str], int]:
-    """(absolute URL, the anchor's words) of the first MAX_LINKS links; every anchor's words; and
-    how many characters (spaces aside) all the anchors' words hold."""
+def _links(tree, url: str) -> tuple[list[tuple[str, str]], set[str]]:
+    """(absolute URL, the anchor's own words) of the first MAX_LINKS links, and every anchor's words."""
     links: list[tuple[str, str]] = []
     anchors: set[str] = set()
-    linked_chars = 0
     for a in tree.iter("a"):
         words = a.text or (a[0].text if len(a) else None) or ""
         words = " ".join(words.split())[:200]
         if words:
             anchors.add(words)
-            linked_chars += len(words) - words.count(" ")
         if len(links) < MAX_LINKS and (href := a.get("href")) and (target := canonical(href, url)):
             links.append((target, words))
-    return links, anchors, linked_chars
-
-
-def is_link_farm(tree, anchors: int, linked_chars: int) -> bool:
-    """Thousands of distinct links whose words are most of the page's text: a generated index or a
-    trap, never evidence, and slow to read (a 100,000-link page costs trafilatura half a minute)."""
-    if anchors < LINK_FARM_ANCHORS:
-        return False
-    body = tree.find("body")
-    text = (body if body is not None else tree).text_content()
-    return linked_chars >= LINK_FARM_SHARE * (len(text) - text.count(" ") - text.count("\n"))
+    return links, anchors
 
 
 def is_link_list(text: str, anchors: set[str]) -> bool:
@@ -157,14 +143,102 @@ def is_link_list(text: str, anchors: set[str]) -> bool:
     return linked >= LINK_LIST_SHARE * len(text)
 
 
-def _page_date(tree, url: str) -> dt.datetime | None:
-    """The date the page gives: its markup, then its URL, then its text (htmldate). None when it
-    gives none: the harvest date is never passed off as a publication date."""
-    try:
-        found = htmldate.find_date(tree, url=url, extensive_search=True, original_date=True)
-    except Exception:  # htmldate raises assorted errors on hostile markup
+def _page_date(tree, url: str, text: str) -> dt.datetime | None:
+    """The date the page gives: its markup, then its URL, then the first full date its text states.
+    None when it gives none: the harvest date is never passed off as a publication date. (htmldate
+    does this too, but copies and cleans the whole tree first: it cost more than reading the page.)"""
+    return markup_date(tree) or url_date(url) or text_date(text)
+
+
+# <meta> names and properties that carry a publication date (not a modification date)
+META_DATES = {"article:published_time", "og:published_time", "datepublished", "date", "dc.date",
+              "dc.date.issued", "dc.date.created", "dcterms.created", "dcterms.date", "dcterms.issued",
+              "publish-date", "publish_date", "publishdate", "pubdate", "published", "published_time",
+              "article.published", "sailthru.date", "release_date", "citation_publication_date"}
+_META = lxml.etree.XPath("//meta[@content and (@property or @name or @itemprop)]")
+_PUBLISHED = lxml.etree.XPath('//*[@itemprop="datePublished"] | //time[@datetime]')
+_JSON_LD = lxml.etree.XPath('//script[@type="application/ld+json"]/text()')
+_JSON_DATE = re.compile(r'"datePublished"\s*:\s*"([^"]{8,40})"')
+_URL_DATE = re.compile(r"/((?:19|20)\d\d)[/-]([01]?\d)[/-]([0-3]?\d)(?:/|$|-)")
+
+
+def markup_date(tree) -> dt.datetime | None:
+    """A publication date the page's markup states: <meta>, JSON-LD, itemprop or <time datetime>."""
+    for meta in _META(tree):
+        name = (meta.get("property") or meta.get("name") or meta.get("itemprop") or "").strip().lower()
+        if name in META_DATES and (found := _any_date(meta.get("content"))):
+            return found
+    for block in _JSON_LD(tree):
+        for value in _JSON_DATE.findall(block):
+            if found := _any_date(value):
+                return found
+    for element in _PUBLISHED(tree):
+        if found := _any_date(element.get("content") or element.get("datetime") or element.text):
+            return found
+    return None
+
+
+def url_date(url: str) -> dt.datetime | None:
+    """A date in the URL's path (/news/2025/03/05/...)."""
+    match = _URL_DATE.search(urlsplit(url).path)
+    if match:
+        try:
+            day = dt.date(*(int(part) for part in match.groups()))
+        except ValueError:
+            return None
+        if _plausible(day):
+            return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
+    return None
+
+
+def _any_date(value: str | None) -> dt.datetime | None:
+    """An ISO date-time, or a date written out ("5 March 2025"), if plausible."""
+    if not value or not value.strip():
         return None
-    return parse_date(found)
+    found = parse_date(value.strip()[:40])
+    if found is not None:
+        return found if _plausible(found.date()) else None
+    return text_date(value[:80])
+
+
+def _plausible(day: dt.date, today: dt.date | None = None) -> bool:
+    return dt.date(1995, 1, 1) <= day <= (today or dt.date.today()) + dt.timedelta(days=1)
+
+
+MONTHS = {name: n for n, names in enumerate(
+    (("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"), ("may",), ("jun", "june"),
+     ("jul", "july"), ("aug", "august"), ("sep", "sept", "september"), ("oct", "october"), ("nov", "november"),
+     ("dec", "december")), start=1) for name in names}
+_MONTH = "|".join(sorted(MONTHS, key=len, reverse=True))
+_TEXT_DATE = re.compile(
+    rf"\b(?:(?P<d1>[0-3]?\d)(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<m1>{_MONTH})\.?,?\s+(?P<y1>(?:19|20)\d\d)"  # 5 March 2025
+    rf"|(?P<m2>{_MONTH})\.?\s+(?P<d2>[0-3]?\d)(?:st|nd|rd|th)?,?\s+(?P<y2>(?:19|20)\d\d)"  # March 5, 2025
+    rf"|(?P<y3>(?:19|20)\d\d)-(?P<m3>[01]\d)-(?P<d3>[0-3]\d)"  # 2025-03-05
+    rf"|(?P<d4>[0-3]?\d)/(?P<m4>[01]?\d)/(?P<y4>(?:19|20)\d\d))\b",  # 05/03/2025, day first (UK)
+    re.IGNORECASE)
+
+
+_YEAR = re.compile(r"(?:19|20)\d\d")
+
+
+def text_date(text: str, today: dt.date | None = None) -> dt.datetime | None:
+    """The first whole, plausible date (not in the future) in a page's text, as UK pages write them."""
+    for year in _YEAR.finditer(text, 0, 20_000):  # look only around a year: most text has none
+        match = _TEXT_DATE.search(text[max(0, year.start() - 25):year.end() + 6])
+        if match is None:
+            continue
+        g = match.groupdict()
+        for d, m, y in (("d1", "m1", "y1"), ("d2", "m2", "y2"), ("d3", "m3", "y3"), ("d4", "m4", "y4")):
+            if g[y]:
+                month = MONTHS.get(g[m].lower().rstrip(".")) if not g[m].isdigit() else int(g[m])
+                try:
+                    found = dt.date(int(g[y]), month or 0, int(g[d]))
+                except ValueError:
+                    break
+                if _plausible(found, today):
+                    return dt.datetime(found.year, found.month, found.day, tzinfo=dt.timezone.utc)
+                break
+    return None
 
 
 def parse_pdf(body: bytes) -> tuple[str, str, dt.datetime | None]:
