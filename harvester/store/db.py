@@ -274,14 +274,7 @@ class Store:
                  _naive(i.published), n, n, n, i.content_hash, i.tags_scheme, None, i.etag, i.last_modified,
                  i.author_id)
                 for i in fresh])
-            for i in (i for i in latest.values() if i.id in known):
-                self.con.execute(
-                    "UPDATE items SET url = ?, author = ?, title = ?, text = ?, published_at = coalesce(?, published_at), "
-                    "last_seen = ?, changed_at = CASE WHEN content_hash <> ? THEN ? ELSE changed_at END, "
-                    "content_hash = ?, tags_scheme = ?, gone_at = NULL, etag = ?, last_modified = ?, "
-                    "author_id = coalesce(?, author_id) WHERE id = ?",
-                    [i.url, i.author, i.title, i.text, _naive(i.published), n, i.content_hash, n,
-                     i.content_hash, i.tags_scheme, i.etag, i.last_modified, i.author_id, i.id])
+            self._update_items([i for i in latest.values() if i.id in known], n)
             self._insert_many("attributions", 5, [
                 (i.id, i.org_id, "own source" if not owners.get(i.id) else
                  "shared website" if i.platform == "website" else "shared source", i.source_id, n)
@@ -290,6 +283,28 @@ class Store:
             self._attribute_by_author([i for i in latest.values() if i.org_id == SCHEME], n)
             self._save_snapshots([i for i in latest.values() if i.snapshot is not None], known)
         return [outcomes[i.id] for i in items]
+
+    def _update_items(self, items: list[Item], n: dt.datetime) -> None:
+        """Items stored already, updated in one statement per INSERT_CHUNK, bound column by column
+        (one UPDATE a row cost 12 ms at 2,500 stored items and 28 ms at 20,000)."""
+        for start in range(0, len(items), INSERT_CHUNK):
+            part = items[start:start + INSERT_CHUNK]
+            columns = [[i.id for i in part], [i.url for i in part], [i.author for i in part],
+                       [i.title for i in part], [i.text for i in part], [_naive(i.published) for i in part],
+                       [i.content_hash for i in part], [i.tags_scheme for i in part], [i.etag for i in part],
+                       [i.last_modified for i in part], [i.author_id for i in part]]
+            self.con.execute(
+                "UPDATE items SET url = u.url, author = u.author, title = u.title, text = u.text, "
+                "published_at = coalesce(u.published, items.published_at), last_seen = $12, "
+                "changed_at = CASE WHEN items.content_hash <> u.content_hash THEN $12 ELSE items.changed_at END, "
+                "content_hash = u.content_hash, tags_scheme = u.tags_scheme, gone_at = NULL, etag = u.etag, "
+                "last_modified = u.last_modified, author_id = coalesce(u.author_id, items.author_id) "
+                "FROM (SELECT unnest($1::VARCHAR[]) AS id, unnest($2::VARCHAR[]) AS url, "
+                "unnest($3::VARCHAR[]) AS author, unnest($4::VARCHAR[]) AS title, unnest($5::VARCHAR[]) AS text, "
+                "unnest($6::TIMESTAMP[]) AS published, unnest($7::VARCHAR[]) AS content_hash, "
+                "unnest($8::BOOLEAN[]) AS tags_scheme, unnest($9::VARCHAR[]) AS etag, "
+                "unnest($10::VARCHAR[]) AS last_modified, unnest($11::VARCHAR[]) AS author_id) AS u "
+                "WHERE items.id = u.id", [*columns, n])
 
     def _save_snapshots(self, items: list[Item], known: dict[str, str]) -> None:
         """Each item's snapshot if it is new, with the raw records the new ones point at, each kept
