@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -99,13 +100,25 @@ def test_sigterm_stops_the_harvest_keeps_what_it_fetched_and_records_it_interrup
     assert run["sources"][0]["status"] == "interrupted"
 
 
+def children(pid: int) -> list[int]:
+    """The processes `pid` started (from any of its threads)."""
+    return [int(child) for task in Path(f"/proc/{pid}/task").glob("*/children")
+            for child in task.read_text().split()]
+
+
 def test_a_killed_harvest_leaves_a_database_that_opens_and_its_pages_are_not_fetched_again(tmp_path, slow_site):
     config, db = config_for(tmp_path, slow_site), tmp_path / "ccqm.duckdb"
     process = start_crawl(config, db)
     wait_for_pages(slow_site, 15)
     time.sleep(0.6)  # a batch is committed every batch_seconds whatever its size
+    readers = children(process.pid)  # the worker processes reading its pages
+    assert readers
     process.kill()
     process.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in readers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in readers), "the killed harvest left its workers behind"
     fetched_before = {p for p in slow_site.paths() if p.startswith("/news/")}
     slow_site.clear()
     SPEED["delay"] = 0.0  # the rerun need not be slow

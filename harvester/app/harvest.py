@@ -81,8 +81,8 @@ class _Writer:
     """
 
     IDLE_SECONDS = 0.25
-    HOLD_SECONDS = 2.0
-    YIELD_SECONDS = 0.3  # after closing a held connection, the pause that lets another process in
+    HOLD_SECONDS = 10.0
+    YIELD_SECONDS = 0.5  # after closing a held connection, the pause that lets another process in
 
     def __init__(self, db_path):
         self.db_path, self.lock = db_path, threading.Lock()

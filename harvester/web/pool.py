@@ -14,6 +14,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable
@@ -22,7 +23,7 @@ from harvester.errors import ContentError
 from harvester.web.extract import Page, parse_html
 
 log = logging.getLogger("ccqm.extract")
-TASKS_PER_WORKER = 2000  # a worker is replaced after this many pages, so parser memory cannot creep
+PARENT_CHECK_SECONDS = 2.0
 
 ParseHtml = Callable[[bytes, str, "str | None"], Page]
 
@@ -37,16 +38,16 @@ class ExtractPool:
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
         self._solo = threading.Semaphore(max(1, self.workers))  # pages read again alone, at most this many at once
-        # forkserver: workers start from a clean process that has loaded the parsers once, never from
-        # a fork of this one with its threads and sockets in flight
-        self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(["harvester.web.extract"])
+        # spawn: workers start clean, never from a fork of this process with its threads and sockets
+        # in flight; each ends itself if this process dies (a SIGKILL leaves no orphans behind)
+        self._context = multiprocessing.get_context("spawn")
 
     def _pool(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._executor is None:
+                # no max_tasks_per_child: on Python 3.11 a worker retiring can hang the pool's shutdown
                 self._executor = ProcessPoolExecutor(self.workers, mp_context=self._context,
-                                                     max_tasks_per_child=TASKS_PER_WORKER)
+                                                     initializer=_watch_parent, initargs=(os.getpid(),))
             return self._executor
 
     def _replace(self, broken: ProcessPoolExecutor, kill: bool) -> None:
@@ -68,7 +69,8 @@ class ExtractPool:
             raise self._too_slow(url) from None
         except BrokenProcessPool:  # this page, or one beside it, killed a worker
             self._replace(pool, kill=False)
-        with self._solo, ProcessPoolExecutor(1, mp_context=self._context) as alone:
+        with self._solo, ProcessPoolExecutor(1, mp_context=self._context, initializer=_watch_parent,
+                                             initargs=(os.getpid(),)) as alone:
             try:
                 return alone.submit(self.read, body, url, charset).result(timeout=self.timeout)
             except FutureTimeout:
@@ -101,3 +103,15 @@ def _end(executor: ProcessPoolExecutor, kill: bool) -> None:
         for process in list((executor._processes or {}).values()):
             process.kill()
     executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _watch_parent(parent: int) -> None:
+    """In a worker: end it once the harvest that started it is gone (killed, crashed)."""
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_CHECK_SECONDS)
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(0)
+    threading.Thread(target=watch, name="ccqm-parent-watch", daemon=True).start()

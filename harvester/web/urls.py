@@ -18,11 +18,22 @@ def canonical(url: str, base: str | None = None) -> str | None:
     if base and not url.startswith(("http://", "https://")):
         if url.startswith(("#", "mailto:", "tel:", "javascript:", "data:")):
             return None  # the page itself, or not a web page
-        try:
-            url = urljoin(base, url)
-        except ValueError:
-            return None
+        if url.startswith("/") and not url.startswith("//") and "/." not in url:
+            url = _origin(base) + url  # the common case, without urljoin's cost
+        else:
+            try:
+                url = urljoin(base, url)
+            except ValueError:
+                return None
     return _canonical_absolute(url)
+
+
+@lru_cache(maxsize=1024)
+def _origin(base: str) -> str:
+    """scheme://host[:port] of an absolute URL."""
+    scheme_end = base.find("//")
+    path_start = base.find("/", scheme_end + 2) if scheme_end >= 0 else -1
+    return base if path_start < 0 else base[:path_start]
 
 
 @lru_cache(maxsize=20_000)
