@@ -167,6 +167,8 @@ def _size(event) -> int:
 
 def _save_events(store, spec: SourceSpec, events: list, run_id: str, outcome: SourceOutcome) -> None:
     """Save a batch of events in one transaction: a kill loses at most the batch in flight."""
+    if not events:  # a source's last save often has nothing left: no statements for it
+        return
     now = utcnow()
     with store.batch():
         _save_each(store, spec, events, run_id, outcome, now)

@@ -253,6 +253,8 @@ class Store:
     def save_items(self, items: list[Item], now: dt.datetime) -> list[str]:
         """`save_item` for a batch, in a handful of statements whatever its size (a harvest's batches
         would otherwise pay DuckDB's per-statement cost a dozen times an item). Outcomes in order."""
+        if not items:
+            return []
         latest = {item.id: item for item in items}  # the same item twice in a batch: the last wins
         ids = list(latest)
         n = _naive(now)
