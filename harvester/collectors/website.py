@@ -232,9 +232,10 @@ def collect(req: CollectRequest) -> Iterator[Event]:
             continue
         pattern = path_pattern(url)
         patterns[pattern] += 1
-        if patterns[pattern] > pattern_cap(pattern, limits):
-            if patterns[pattern] == pattern_cap(pattern, limits) + 1:  # said once, not once per trap page
-                yield Refused(url, f"more pages like {pattern} than the {pattern_cap(pattern, limits)} "
+        cap = pattern_cap(pattern, limits)
+        if patterns[pattern] > cap:
+            if patterns[pattern] == cap + 1:  # said once, not once per trap page
+                yield Refused(url, f"more pages like {pattern} than the {cap} "
                                    f"a site may give; the rest are skipped")
             continue
         done.add(url)
