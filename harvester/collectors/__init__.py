@@ -10,7 +10,7 @@ yields and stores the cursor only once the items are committed. Parsing is done 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Iterator, Mapping, Protocol
 
 from harvester.web.client import Http
 from harvester.web.extract import Page, parse_html
@@ -27,8 +27,9 @@ class CollectRequest:
     cursor: dict
     http: Http
     settings: Settings
-    # ETag / Last-Modified of pages already stored, by URL (website collector).
-    validators: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    # ETag / Last-Modified of pages already stored, by URL (website collector); a harvest passes a
+    # mapping that reads them from the store on first use.
+    validators: Mapping[str, tuple[str | None, str | None]] = field(default_factory=dict)
     # How a web page is read: in this thread, or by the harvest's worker processes (web.pool).
     parse_html: Callable[[bytes, str, str | None], Page] = parse_html
 

@@ -194,18 +194,24 @@ class Store:
             self.sync_handles(orgs, now)
             self.con.execute("UPDATE organisations SET active = FALSE")
             self.con.execute("UPDATE sources SET retired_at = coalesce(retired_at, ?) WHERE platform <> 'manual'", [n])
-            for org in orgs:
+            # one statement each for all organisations and all sources (an upsert a row cost ~5 ms:
+            # seconds for a city's thousand organisations before the crawl began)
+            rows = list({org.id: (org.id, org.name, org.kind, org.registered, org.step, org.website)
+                         for org in orgs}.values())
+            if rows:
                 self.con.execute(
-                    "INSERT INTO organisations VALUES (?, ?, ?, ?, ?, ?, ?, TRUE) ON CONFLICT (id) DO UPDATE SET "
+                    "INSERT INTO organisations SELECT unnest($1), unnest($2), unnest($3), unnest($4), unnest($5), "
+                    "unnest($6), $7, TRUE ON CONFLICT (id) DO UPDATE SET "
                     "name = excluded.name, kind = excluded.kind, registered = excluded.registered, "
                     "claimed_step = excluded.claimed_step, website = excluded.website, "
-                    "synced_at = excluded.synced_at, active = TRUE",
-                    [org.id, org.name, org.kind, org.registered, org.step, org.website, n])
-            for spec in [s for org in orgs for s in org.sources] + list(scheme):
+                    "synced_at = excluded.synced_at, active = TRUE", [*map(list, zip(*rows)), n])
+            specs = list({spec.id: (spec.id, spec.org_id, spec.platform, spec.locator)
+                          for spec in [s for org in orgs for s in org.sources] + list(scheme)}.values())
+            if specs:
                 self.con.execute(
-                    "INSERT INTO sources (id, org_id, platform, locator) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (id) DO UPDATE SET retired_at = NULL",
-                    [spec.id, spec.org_id, spec.platform, spec.locator])
+                    "INSERT INTO sources (id, org_id, platform, locator) SELECT unnest($1), unnest($2), "
+                    "unnest($3), unnest($4) ON CONFLICT (id) DO UPDATE SET retired_at = NULL",
+                    list(map(list, zip(*specs))))
 
     # -- sources and cursors -------------------------------------------------------------------
     def cursor(self, source_id: str) -> dict:
@@ -559,7 +565,7 @@ class Store:
     def record_source_run(self, run_id: str, spec: SourceSpec, counts: dict[str, int], status: str,
                           seconds: float) -> None:
         self.con.execute(
-            "INSERT INTO run_sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO run_sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # once a source a run (an upsert: 3x the cost)
             [run_id, spec.id, spec.org_id, counts.get("new", 0), counts.get("changed", 0),
              counts.get("unchanged", 0), counts.get("gone", 0), counts.get("failed", 0), status, seconds,
              counts.get("refused", 0)])

@@ -8,6 +8,7 @@ exception escaping to the crawl.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import logging
 import re
@@ -15,11 +16,7 @@ import warnings
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import justext
 import lxml.html
-import trafilatura
-import trafilatura.external
-from bs4 import BeautifulSoup
 
 from harvester.errors import ContentError
 from harvester.items import normalise_text
@@ -42,9 +39,22 @@ MAX_HTML_CHARS = 5_000_000
 # languages UK organisations publish in cover what it needs to tell text from boilerplate.
 STOPLIST_LANGUAGES = ("English", "Welsh", "Irish", "Polish", "Romanian", "Lithuanian", "Urdu", "Bengali",
                       "Gujarati", "Arabic", "Turkish", "Portuguese", "Spanish", "Italian", "French", "German")
-trafilatura.external.JT_STOPLIST = tuple(sorted({word for language in STOPLIST_LANGUAGES
-                                                 for word in justext.get_stoplist(language)}))
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_\-:]+)""", re.IGNORECASE)
+
+
+
+
+@functools.cache
+def _trafilatura():
+    """trafilatura, set up once, imported where pages are read: a harvest's main process, which hands
+    its pages to the pool's workers, never holds it (a third of its memory at start)."""
+    import justext
+    import trafilatura
+    import trafilatura.external
+
+    trafilatura.external.JT_STOPLIST = tuple(sorted({word for language in STOPLIST_LANGUAGES
+                                                     for word in justext.get_stoplist(language)}))
+    return trafilatura
 
 
 @dataclass(frozen=True)
@@ -110,7 +120,7 @@ def parse_html(body: bytes, url: str, charset: str | None = None) -> Page:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            text = normalise_text(trafilatura.extract(tree, url=url, include_comments=False, include_tables=True,
+            text = normalise_text(_trafilatura().extract(tree, url=url, include_comments=False, include_tables=True,
                                                       with_metadata=False) or "")
         except Exception:  # trafilatura raises assorted errors on hostile markup
             text = ""
@@ -264,6 +274,8 @@ def html_to_text(html: str | None) -> str:
     """Plain text of a post's HTML (Mastodon content, feed summaries), paragraphs kept."""
     if not html:
         return ""
+    from bs4 import BeautifulSoup  # only where feeds and posts are read
+
     soup = BeautifulSoup(html, "html.parser")
     for br in soup.find_all("br"):
         br.replace_with("\n")
