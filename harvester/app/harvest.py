@@ -152,13 +152,13 @@ class _StoredValidators(Mapping):
     """A site's stored ETags and Last-Modified dates, read when the collector first asks: a re-crawl
     that skips every page by its sitemap's dates never asks, and spares the store a join."""
 
-    def __init__(self, session, org_id: str):
-        self.session, self.org_id, self._loaded = session, org_id, None
+    def __init__(self, session, source_id: str):
+        self.session, self.source_id, self._loaded = session, source_id, None
 
     def _all(self) -> dict:
         if self._loaded is None:
             with self.session() as store:
-                self._loaded = store.page_validators(self.org_id)
+                self._loaded = store.page_validators(self.source_id)
         return self._loaded
 
     def __getitem__(self, url):
@@ -230,7 +230,7 @@ def harvest_source(settings: Settings, spec: SourceSpec, http: Http, session, ru
     started = time.monotonic()
     with session() as store:
         cursor = store.cursor(spec.id)
-    validators = _StoredValidators(session, spec.org_id) if spec.platform == "website" else {}
+    validators = _StoredValidators(session, spec.id) if spec.platform == "website" else {}
     request = CollectRequest(source=spec, cursor=cursor, http=http, settings=settings, validators=validators,
                              **({"parse_html": reader.parse_html} if reader is not None else {}))
     events: list = []
