@@ -143,9 +143,23 @@ def index_row(org: OrgFacts, score: OrgScore | None, criteria: tuple[str, ...], 
               items: int, last_harvest: dt.datetime | None) -> IndexRow:
     problems = tuple(f"{s.platform}: {s.last_error}" for s in sources if s.last_error)
     levels = tuple((c.label, c.level) for c in score.criteria) if score else tuple((c, "none") for c in criteria)
+    strength = round(sum(c.score for c in score.criteria) / len(score.criteria), 4) if score and score.criteria else 0.0
     return IndexRow(org_id=org.id, name=org.name, kind=org.kind, href=f"{org.id}.html" if score else "", levels=levels,
                     award=score.award.level if score else None, last_harvest=_stamp(last_harvest), items=items,
-                    problems=problems)
+                    problems=problems, strength=strength)
+
+
+AWARD_ORDER = ("gold", "silver", "bronze")
+
+
+def ranked(rows: list[IndexRow]) -> tuple[IndexRow, ...]:
+    """Readiest first: by recommended award, then by strength of evidence, then by name; so an
+    organisation that holds evidence for an award is never listed below one that is only starting."""
+    def key(row: IndexRow):
+        award = (row.award or "").lower()
+        return (AWARD_ORDER.index(award) if award in AWARD_ORDER else len(AWARD_ORDER), -row.strength,
+                row.name.lower(), row.org_id)
+    return tuple(sorted(rows, key=key))
 
 
 def index_page(rows: list[IndexRow], criteria: tuple[str, ...], now: dt.datetime,
@@ -157,5 +171,5 @@ def index_page(rows: list[IndexRow], criteria: tuple[str, ...], now: dt.datetime
                                    date=_date(r.get("published_at") or r.get("first_seen")),
                                    excerpt=_shorten(r.get("text") or "", 200))
                   for r in unattributed)
-    return IndexPage(title="CCQM validation dossiers", generated_at=_stamp(now), criteria=criteria, rows=tuple(rows),
+    return IndexPage(title="CCQM validation dossiers", generated_at=_stamp(now), criteria=criteria, rows=ranked(rows),
                      unattributed=posts)

@@ -131,6 +131,7 @@ class IndexRow:
     last_harvest: str
     items: int
     problems: tuple[str, ...]
+    strength: float = 0.0  # the mean of its five criterion scores, 0..1: how much evidence, for ranking
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,20 @@ def test_index_lists_every_organisation_with_its_dossier(harvested):
         assert len(cards) == 5
 
 
+def test_index_ranks_organisations_readiest_first(harvested):
+    """A validator reading the index sees award holders above organisations only starting, and,
+    within one recommendation, the stronger evidence first."""
+    page = html.fromstring(harvested.result.index.read_text(encoding="utf-8"))
+    heads = [th.text_content().strip() for th in page.xpath("(//main//table)[1]//thead//th")]
+    award_col, evidence_col = heads.index("Recommendation"), heads.index("Evidence")
+    rows = [[td.text_content().strip() for td in tr.xpath("td")] for tr in page.xpath("(//main//table)[1]//tbody/tr")]
+    order = {"Gold": 0, "Silver": 1, "Bronze": 2, "none yet": 3}
+    keys = [(order[r[award_col]], -int(r[evidence_col].rstrip("%"))) for r in rows]
+    assert len(rows) == len(harvested.settings.organisations)
+    assert keys == sorted(keys), rows
+    assert keys[0][0] < keys[-1][0]  # the demo holds award holders and an organisation with none
+
+
 def test_ccqm_demo_command_prints_the_index_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # any folder: the demo world ships inside the package
     out = tmp_path / "demo"

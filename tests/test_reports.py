@@ -75,3 +75,21 @@ def test_safe_href_allows_only_http():
     assert safe_href("https://example.org/x") == "https://example.org/x"
     for bad in ("javascript:alert(1)", "data:text/html,x", "//evil.example/", "/relative", "JaVaScRiPt:alert(1)", None):
         assert safe_href(bad) is None
+
+
+def test_index_lists_award_holders_above_organisations_only_starting():
+    from reports.build import index_page
+    from reports.model import IndexRow
+    from reports.render import render_index
+
+    def row(org_id, award, strength):
+        return IndexRow(org_id=org_id, name=org_id.title(), kind="school", href=f"{org_id}.html", levels=(),
+                        award=award, last_harvest="", items=1, problems=(), strength=strength)
+
+    # registry order: a starter first, the Silver holder last
+    rows = [row("starter", None, 0.30), row("bronze-weak", "Bronze", 0.35), row("bronze-strong", "Bronze", 0.60),
+            row("silver", "Silver", 0.55), row("unscored", None, 0.0)]
+    page = index_page(rows, (), NOW)
+    assert [r.org_id for r in page.rows] == ["silver", "bronze-strong", "bronze-weak", "starter", "unscored"]
+    text = html.fromstring(render_index(page)).text_content()
+    assert text.index("Silver") < text.index("Bronze-Strong") < text.index("Starter")
