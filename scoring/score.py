@@ -230,7 +230,7 @@ def _award(criteria: tuple[CriterionScore, ...], steps: tuple[StepStatus, ...], 
         reasons.append(f"{rule.level}: every requirement met (steps "
                        f"{', '.join(map(str, rule.steps)) or 'none'}; "
                        + "; ".join(f"{n} criteria at {lvl}+" for lvl, n in rule.min_criteria_at)
-                       + f"; {rule.min_months}+ months of evidence).")
+                       + (f"; {rule.min_months}+ months of dated evidence" if rule.min_months else "") + ").")
     if level is None:
         reasons.append("No award level is met yet.")
     return Award(level=level, reasons=tuple(reasons), blockers=tuple(blockers))

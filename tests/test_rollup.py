@@ -287,6 +287,17 @@ def test_silver_blocked_by_too_few_months(rubric):
     assert scored.award.blockers == (f"Silver: evidence spans 1 month, {silver.min_months} needed",)
 
 
+def test_undated_evidence_earns_bronze_but_not_a_journey_over_months(rubric):
+    """Most real pages carry no date: their evidence counts for the foundation, not for Silver's spread."""
+    bronze, silver = award_rule(rubric, "Bronze"), award_rule(rubric, "Silver")
+    scores = {c: 1.0 for c in CRITERIA}
+    entries = [(ev(f"u{k}", when=None), cls(rubric, scores, silver.steps[k::3])) for k in range(3)]
+    scored = roll(rubric, entries)
+    assert bronze.min_months == 0 and set(levels_of(scored).values()) - {"none"}
+    assert scored.award.level == "Bronze"
+    assert scored.award.blockers == (f"Silver: evidence spans 0 months, {silver.min_months} needed",)
+
+
 def test_bronze_blocked_by_a_missing_step_and_too_few_criteria(rubric):
     bronze = award_rule(rubric, "Bronze")
     need = dict(bronze.min_criteria_at)["bronze"]
