@@ -149,7 +149,7 @@ def test_a_second_harvest_is_refused_in_one_line(tmp_path, slow_site):
 
 
 def test_a_validator_rescoring_in_a_loop_and_the_harvest_both_succeed(tmp_path, slow_site):
-    SPEED["delay"] = 0.05
+    SPEED["delay"] = 0.15  # a crawl long enough for two rescores to overlap it, on a fast machine too
     config, db = config_for(tmp_path, slow_site), tmp_path / "ccqm.duckdb"
     crawl = start_crawl(config, db)
     wait_for_pages(slow_site, 5)
