@@ -150,7 +150,7 @@ class _Session:
 
 class _StoredValidators(Mapping):
     """A site's stored ETags and Last-Modified dates, read when the collector first asks: a re-crawl
-    that skips every page by its sitemap's dates never asks, and spares the store a join."""
+    that skips every page by its sitemap's dates never asks, and spares the store a query."""
 
     def __init__(self, session, source_id: str):
         self.session, self.source_id, self._loaded = session, source_id, None

@@ -42,8 +42,6 @@ STOPLIST_LANGUAGES = ("English", "Welsh", "Irish", "Polish", "Romanian", "Lithua
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_\-:]+)""", re.IGNORECASE)
 
 
-
-
 @functools.cache
 def _trafilatura():
     """trafilatura, set up once, imported where pages are read: a harvest's main process, which hands
@@ -120,8 +118,8 @@ def parse_html(body: bytes, url: str, charset: str | None = None) -> Page:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            text = normalise_text(_trafilatura().extract(tree, url=url, include_comments=False, include_tables=True,
-                                                      with_metadata=False) or "")
+            text = normalise_text(_trafilatura().extract(tree, url=url, include_comments=False,
+                                                         include_tables=True, with_metadata=False) or "")
         except Exception:  # trafilatura raises assorted errors on hostile markup
             text = ""
         published = _page_date(tree, url, text) if text else None
