@@ -45,7 +45,7 @@ log = logging.getLogger("ccqm.store")
 DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 # A harvest's short write sessions: one thread keeps each batch's save from adding a per-thread
 # working set to the harvest's peak memory; they only insert and look up by key.
-LEAN_CONFIG = {**DUCKDB_CONFIG, "threads": 1}
+LEAN_CONFIG = {**DUCKDB_CONFIG, "threads": 1, "max_vacuum_tasks": 0}
 
 
 
