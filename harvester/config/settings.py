@@ -72,7 +72,7 @@ class HarvestSettings:
     delay_seconds: float = _limit(0.5)  # between two requests to one host; robots Crawl-delay wins if larger
     max_crawl_delay_seconds: float = _limit(30.0)
     concurrency: int = _limit(32, 1, 256)  # organisations harvested at once (each host still one request at a time)
-    extract_workers: int = _limit(0, 0, 64)  # processes that read pages while threads fetch; 0: one per core
+    extract_workers: int = _limit(0, 0, 64)  # processes that read pages while threads fetch; 0: one per core but one
     max_posts_per_source: int = _limit(400, 1)
     site_budget_seconds: float = _limit(900.0, above=True)  # one source's wall time in a run; the rest waits
     batch_items: int = _limit(500, 1)  # what a source yields is committed every this many events ...
