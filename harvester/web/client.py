@@ -29,6 +29,7 @@ import random
 import threading
 import time
 import zlib
+from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
@@ -418,16 +419,21 @@ class _GuardedBackend(httpcore.NetworkBackend):
 
 
 class _ResponseStream(httpx.SyncByteStream):
-    def __init__(self, inner):
-        self.inner = inner
+    def __init__(self, inner, closed: Callable[[], None]):
+        self.inner, self.closed = inner, closed
 
     def __iter__(self):
         with _httpcore_errors():
             yield from self.inner
 
     def close(self) -> None:
-        if hasattr(self.inner, "close"):
-            self.inner.close()
+        try:
+            if hasattr(self.inner, "close"):
+                self.inner.close()
+        finally:
+            closed, self.closed = self.closed, None
+            if closed is not None:  # once, however often it is closed
+                closed()
 
 
 _ERRORS = ((httpcore.ConnectTimeout, httpx.ConnectTimeout), (httpcore.ReadTimeout, httpx.ReadTimeout),
@@ -453,16 +459,41 @@ class _httpcore_errors:
 
 
 class PoolTransport(httpx.BaseTransport):
-    """An httpx transport over an httpcore connection pool whose network backend is guarded."""
+    """An httpx transport over httpcore connection pools, one per host, whose network backend is
+    guarded. One pool per host, not one for all: httpcore looks through every connection of a pool,
+    under its lock, for each request, and a crawl of hundreds of hosts at once spent more of its
+    time there than on the pages. The pools of hosts not in use are closed beyond the most recent
+    `hosts_at_once` + 8, so idle connections never pile up over a night of sites."""
 
     def __init__(self, settings: HttpSettings, policy: AddressPolicy, network_backend: httpcore.NetworkBackend | None,
                  hosts_at_once: int = 4):
-        # one connection kept alive per host being crawled: a new one per page costs a handshake each
-        self.pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(), max_connections=max(100, 2 * hosts_at_once),
-            max_keepalive_connections=max(20, hosts_at_once + 8),
-            keepalive_expiry=5.0, retries=0,
-            network_backend=_GuardedBackend(policy, network_backend or httpcore.SyncBackend()))
+        self._ssl = httpx.create_ssl_context()
+        self._backend = _GuardedBackend(policy, network_backend or httpcore.SyncBackend())
+        self._keep = hosts_at_once + 8
+        self._pools: OrderedDict[tuple, list] = OrderedDict()  # (scheme, host, port) -> [pool, requests open]
+        self._lock = threading.Lock()
+
+    def _take(self, key: tuple) -> list:
+        """The host's pool (made if need be), counted as in use until `_give_back`."""
+        with self._lock:
+            entry = self._pools.get(key)
+            if entry is None:
+                # a host gets one request at a time (Http's politeness); a few more connections at most
+                entry = self._pools[key] = [httpcore.ConnectionPool(
+                    ssl_context=self._ssl, max_connections=4, max_keepalive_connections=2, keepalive_expiry=5.0,
+                    retries=0, network_backend=self._backend), 0]
+            self._pools.move_to_end(key)
+            entry[1] += 1
+            spare = len(self._pools) - self._keep
+            idle = [k for k, (_, open_) in self._pools.items() if open_ == 0][:max(0, spare)]
+            closing = [self._pools.pop(k)[0] for k in idle]
+        for pool in closing:
+            pool.close()
+        return entry
+
+    def _give_back(self, entry: list) -> None:
+        with self._lock:
+            entry[1] -= 1
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         core = httpcore.Request(
@@ -470,13 +501,22 @@ class PoolTransport(httpx.BaseTransport):
             url=httpcore.URL(scheme=request.url.raw_scheme, host=request.url.raw_host, port=request.url.port,
                              target=request.url.raw_path),
             headers=request.headers.raw, content=request.stream, extensions=request.extensions)
-        with _httpcore_errors():
-            response = self.pool.handle_request(core)
+        entry = self._take((request.url.raw_scheme, request.url.raw_host, request.url.port))
+        try:
+            with _httpcore_errors():
+                response = entry[0].handle_request(core)
+        except BaseException:
+            self._give_back(entry)
+            raise
         return httpx.Response(status_code=response.status, headers=response.headers,
-                              stream=_ResponseStream(response.stream), extensions=response.extensions)
+                              stream=_ResponseStream(response.stream, lambda: self._give_back(entry)),
+                              extensions=response.extensions)
 
     def close(self) -> None:
-        self.pool.close()
+        with self._lock:
+            pools, self._pools = [pool for pool, _ in self._pools.values()], OrderedDict()
+        for pool in pools:
+            pool.close()
 
 
 class GuardedTransport(httpx.BaseTransport):
