@@ -92,7 +92,7 @@ class _Writer:
     IDLE_SECONDS = 0.25
     HOLD_SECONDS = 10.0
     YIELD_SECONDS = 0.5  # after closing a held connection, the pause that lets another process in
-    MAX_QUEUED_BYTES = 24_000_000  # text and bodies waiting to be written; a source waits beyond it
+    MAX_QUEUED_BYTES = 8_000_000  # text and bodies waiting to be written; a source waits beyond it
 
     def __init__(self, db_path):
         self.db_path, self.lock = db_path, threading.Lock()
@@ -144,6 +144,7 @@ class _Writer:
                     batch.error = batch.error or exc
             finally:
                 for batch in group:
+                    batch.events = []  # written (or failed): its source keeps only the tally
                     batch.done.set()
 
     def open(self):
