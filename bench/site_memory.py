@@ -3,6 +3,7 @@
 Starts a loopback site of N pages (default 10,000): real development-set text in a page with a
 navigation bar, neighbours and a sitemap listing every page, like a school site with years of news.
 Runs `ccqm crawl` on it in a child process, as the nightly job would, and reads the child's peak RSS.
+Every page is `/news/N/`, one URL pattern, so the per-pattern cap is lifted to reach them all.
 Ends with one line `site_memory: PEAK_MB pages=N stored=N seconds=S`.
 
     python bench/site_memory.py [--pages 10000]
@@ -70,7 +71,8 @@ def main() -> None:
             f'step = 3\nwebsite = "{site.base}/"\n', encoding="utf-8")
         (config / "settings.toml").write_text(
             "[http]\nallow_networks = ['127.0.0.1/32']\n[harvest]\ndelay_seconds = 0.0\n"
-            f"max_pages_per_site = {args.pages + 10}\nmax_depth = 50\nsite_budget_seconds = 3600\n", encoding="utf-8")
+            f"max_pages_per_site = {args.pages + 10}\nmax_pages_per_pattern = {args.pages + 10}\nmax_depth = 50\n"
+            "site_budget_seconds = 3600\n", encoding="utf-8")
         (config / "rubric.toml").write_text((ROOT / "config" / "rubric.toml").read_text(encoding="utf-8"),
                                             encoding="utf-8")
         db = Path(tmp) / "big.duckdb"

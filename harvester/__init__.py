@@ -8,6 +8,6 @@ import os
 __version__ = "0.1.0"
 
 # DuckDB's own allocator (jemalloc, on Linux) keeps what it frees for later by default, and a
-# harvest writing for an hour held ~40 MB of its peak that way: give freed pages back at once.
+# harvest held ~40 MB of its peak that way (bench/crawl.py): give freed pages back at once.
 # Read once, when DuckDB is first imported, hence here; a value set by the user wins.
 os.environ.setdefault("DUCKDB_JE_MALLOC_CONF", "narenas:1,tcache:false,dirty_decay_ms:0,muzzy_decay_ms:0")

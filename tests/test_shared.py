@@ -10,12 +10,13 @@ import pytest
 
 from harvester.app.assess import score
 from harvester.app.dossiers import write_dossiers
-from harvester.app.harvest import harvest
+from harvester.app.harvest import _Batch, _save_group, harvest
 from harvester.app.overrides import add_override
 from harvester.collectors.mastodon import parse_status
+from harvester.config.registry import SourceSpec
 from harvester.config.settings import load_settings
 from harvester.demo import CONFIG
-from harvester.items import utcnow
+from harvester.items import Item, utcnow
 from harvester.store.db import open_store
 from tests.conftest import write_config
 from tests.test_config import run_ccqm
@@ -143,3 +144,39 @@ def test_a_mastodon_status_with_a_script_url_is_stored_without_a_url(tmp_path):
         store.save_item(item, utcnow())
         url, author = store.con.execute("SELECT url, author FROM items").fetchone()
     assert url is None and author == "x]0;t"
+
+
+def _batch(org: str, site: str, path: str, text: str) -> _Batch:
+    """A website source's batch of one page, as a harvest queues it for the writer."""
+    spec = SourceSpec(org_id=org, platform="website", locator=site)
+    page = Item(org_id=org, source_id=spec.id, platform="website", kind="page", native_id=site + path,
+                url=site + path, title="News", text=text)
+    return _Batch(spec, [page], "run-1")
+
+
+def test_a_page_two_organisations_save_in_one_group_commit_is_evidence_for_both(tmp_path):
+    """The writer saves every queued batch at once: the same page from two organisations' sources,
+    queued together, must still be attributed to each, and counted new for each."""
+    batches = [_batch(org, "https://shared.example/", "news/survey/",
+                      "Our pupils surveyed families about belonging; 84% said they feel welcome.")
+               for org in ("greenfield-trust", "oakfield-primary")]
+    with open_store(tmp_path / "ccqm.duckdb") as store:
+        assert _save_group(store, batches)
+        owners = store.con.execute("SELECT org_id, how FROM attributions ORDER BY org_id").fetchall()
+    assert [b.counts["new"] for b in batches] == [1, 1]
+    assert owners == [("greenfield-trust", "own source"), ("oakfield-primary", "shared website")]
+
+
+def test_a_batch_that_cannot_be_written_fails_alone_and_its_group_is_saved(tmp_path):
+    """One source's bad batch (text DuckDB refuses) must not cost the sources queued beside it."""
+    def batch(org: str, text: str) -> _Batch:
+        return _batch(org, f"https://{org}.example/", "", text)
+
+    good, bad, also_good = batch("alpha", "Our goals for 2027."), batch("beta", "broken \udc80 text"), \
+        batch("gamma", "We held a cohesion week.")
+    with open_store(tmp_path / "ccqm.duckdb") as store:
+        assert not _save_group(store, [good, bad, also_good])
+        stored = [row[0] for row in store.con.execute("SELECT org_id FROM items ORDER BY org_id").fetchall()]
+    assert stored == ["alpha", "gamma"]
+    assert bad.error is not None and good.error is None and also_good.error is None
+    assert (good.counts["new"], bad.counts["new"], also_good.counts["new"]) == (1, 0, 1)

@@ -1,11 +1,11 @@
 """The harvest: every source of every chosen organisation, through its collector, into the store.
 
 Collectors run with the database closed. What they yield is saved as it arrives, in batches of
-`harvest.batch_items` or every `harvest.batch_seconds`, each one short store session and one
-transaction:
-a kill loses at most the batch in flight, memory stays bounded whatever the size of a site, and a
-page stored before a kill is asked for conditionally next time (304), not downloaded again. A
-source's cursor advances only once everything before it is committed. One source failing (a site
+`harvest.batch_items` or every `harvest.batch_seconds`, queued for one writer thread that saves
+all that is queued in one transaction (`_Writer`): a kill loses at most what is queued (a few MB),
+memory stays bounded whatever the size of a site, and a page stored before a kill is asked for
+conditionally next time (304), not downloaded again. A source's cursor advances only once
+everything before it is committed. One source failing (a site
 down, a malformed API answer, a bug in a parser) is recorded in `run_errors` and on the source,
 and the run goes on. Organisations are harvested `harvest.concurrency` at a time; each site's
 own politeness is kept by the HTTP client.
