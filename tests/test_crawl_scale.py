@@ -151,3 +151,14 @@ def test_the_pool_is_thread_safe_under_many_callers(pool):
     for t in threads:
         t.join()
     assert sorted(int(title.split()[1]) for title in done) == list(range(40))
+
+
+def test_readers_killed_from_outside_are_replaced_and_no_page_is_lost(pool):
+    """The OOM killer (or an operator) ends the readers between pages: the next pages are read."""
+    assert pool.parse_html(html(0), "https://school.example/0/").text  # the readers are up
+    for reader in list(pool._readers):
+        reader.proc.kill()
+    time.sleep(0.5)
+    with ThreadPoolExecutor(4) as threads:
+        pages = list(threads.map(lambda n: pool.parse_html(html(n), f"https://school.example/{n}/"), range(8)))
+    assert [p.title.split()[1] for p in pages] == [str(n) for n in range(8)]

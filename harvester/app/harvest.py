@@ -5,9 +5,8 @@ Collectors run with the database closed. What they yield is saved as it arrives,
 all that is queued in one transaction (`_Writer`): a kill loses at most what is queued (a few MB),
 memory stays bounded whatever the size of a site, and a page stored before a kill is asked for
 conditionally next time (304), not downloaded again. A source's cursor advances only once
-everything before it is committed. One source failing (a site
-down, a malformed API answer, a bug in a parser) is recorded in `run_errors` and on the source,
-and the run goes on. Organisations are harvested `harvest.concurrency` at a time; each site's
+everything before it is committed. One source failing (a site down, a malformed API answer, a bug
+in a parser) is recorded in `run_errors` and on the source, and the run goes on. Organisations are harvested `harvest.concurrency` at a time; each site's
 own politeness is kept by the HTTP client.
 
 `stop` (a threading.Event) ends a run early: each source saves what it has and says
@@ -92,8 +91,9 @@ class _Writer:
     IDLE_SECONDS = 0.25
     HOLD_SECONDS = 10.0
     YIELD_SECONDS = 0.5  # after closing a held connection, the pause that lets another process in
-    MAX_QUEUED_BYTES = 3_000_000  # text and bodies waiting to be written (a source waits beyond it): 5 MB
-    # less peak than 8 MB, as fast (bench/crawl.py)
+    # Text and bodies waiting to be written; a source waits beyond it. 3 MB: 5 MB less peak than 8 MB,
+    # as fast (bench/crawl.py).
+    MAX_QUEUED_BYTES = 3_000_000
 
     def __init__(self, db_path):
         self.db_path, self.lock = db_path, threading.Lock()

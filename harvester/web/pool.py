@@ -81,7 +81,8 @@ class _Reader:
         self.waiting: deque[Future] = deque()  # sent, not yet answered: the first is being read
         self.started = time.monotonic()  # when the first of them began
         self.too_slow = False
-        self.lock = threading.Lock()  # guards `waiting`
+        self.gone = False  # its listener has failed what it was sent: nothing more may wait on it
+        self.lock = threading.Lock()  # guards `waiting` and `gone`
         self.sending = threading.Lock()  # pages go down the pipe in the order of `waiting`
         send(self.proc.stdin, (sys.path, read.__module__, read.__qualname__))
         threading.Thread(target=self._answers, name="ccqm-reader-answers", daemon=True).start()
@@ -90,6 +91,9 @@ class _Reader:
         future: Future = Future()
         with self.sending:
             with self.lock:
+                if self.gone:  # it died after it was chosen: the page goes to another reader
+                    future.set_exception(_Resend())
+                    return future
                 if not self.waiting:
                     self.started = time.monotonic()
                 self.waiting.append(future)
@@ -117,7 +121,7 @@ class _Reader:
         self.proc.kill()
         self.proc.wait()
         with self.lock:
-            waiting, self.waiting = list(self.waiting), deque()
+            waiting, self.waiting, self.gone = list(self.waiting), deque(), True
         for n, future in enumerate(waiting):
             future.set_exception(_Resend() if n else _TooSlow() if self.too_slow else _Died())
 
@@ -191,7 +195,7 @@ class ExtractPool:
             while True:
                 if self._closed.is_set():
                     raise ContentError("the harvest is ending; the page was not read")
-                self._readers = [r for r in self._readers if r.proc.poll() is None]
+                self._readers = [r for r in self._readers if not r.gone]
                 if len(self._readers) < self.workers:
                     self._readers.append(_Reader(self.read))
                     self._watching()
