@@ -556,6 +556,17 @@ def test_query_variants_of_one_path_are_capped(site, crawl):
     assert len([p for p in site.page_paths() if p.startswith("/search")]) == 5
 
 
+def test_one_url_pattern_is_capped_and_the_rest_of_the_site_is_still_crawled(site, crawl):
+    site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
+    site.routes["/"] = page("Home", *(f"/gallery/photo-{n}/" for n in range(40)), ("/equality/", "Equality objectives"))
+    for n in range(40):
+        site.routes[f"/gallery/photo-{n}/"] = page(f"Photo {n}")
+    site.routes["/equality/"] = page("Equality objectives", text="Our objectives for 2027: close the attainment gap.")
+    crawl(site, pages=500, max_pages_per_pattern=8)
+    assert len([p for p in site.page_paths() if p.startswith("/gallery/")]) == 8
+    assert "/equality/" in site.page_paths()
+
+
 def test_a_page_that_is_only_links_is_followed_but_not_kept_as_evidence(site, crawl):
     site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
     index = [(f"/news/{n}/", f"Headline number {n} of our news") for n in range(1, 13)]
