@@ -137,3 +137,36 @@ def test_a_news_index_counts_less_than_the_posts_it_lists(rubric):
     cited = rollup(rubric, posts + [index]).criterion("goals_set").cited
     assert [c.item_id for c in cited] == ["p5", "index"]
     assert cited[1].contribution < cited[1].item_score * 0.35  # halved as a hub (0.5), decayed as a repeat (0.6)
+
+
+@pytest.mark.parametrize("text, step", [
+    ("We are excited to be one of the first schools in the city to register and start our work towards "
+     "the Bronze level of the Cultural Cohesion Quality Mark.", 1),
+    ("Our team is making steady progress towards the CCQM this year.", 1),
+    ("We are proud to have been credited with the Cultural Cohesion Bronze award, which shows our "
+     "commitment to diversity.", 1),
+    ("Staff training on unconscious bias took place in October, with open and honest discussions "
+     "about culture.", 2),
+    ("It involves threading the principles of equality through all areas of school life, in every year "
+     "group from Nursery to Year 6.", 3),
+    ("The Silver award for the CCQM reflects a whole school approach to inclusion.", 3),
+])
+def test_foundation_steps_are_recognised_in_the_words_organisations_use(rubric, text, step):
+    assert step in classify_text(text, rubric, MODEL).steps
+
+
+@pytest.mark.parametrize("text", [
+    "We value diversity and aim to achieve the Bronze award for Healthy Schools next year.",
+    "We are working towards achieving the Bronze Level of the Cultural Cohesion Quality Mark.",
+])
+def test_an_award_not_yet_held_or_of_another_scheme_does_not_evidence_everyone_signed_up(rubric, text):
+    assert 3 not in classify_text(text, rubric, MODEL).steps
+
+
+def test_a_school_with_equality_pages_but_no_part_in_the_scheme_gets_no_award(rubric):
+    """Foundation step 1 is the scheme's own: objectives and actions alone are no CCQM award."""
+    pages = [GOALS, "We celebrated Diwali and Eid with assemblies, and trained all staff in anti-racism.",
+             "Our equality objectives for 2024-2028 aim to narrow the attainment gap for disadvantaged pupils."]
+    scored = rollup(rubric, [item(n, text, 5 + n) for n, text in enumerate(pages, start=1)])
+    assert scored.award.level is None
+    assert any("steps 1" in b for b in scored.award.blockers)
