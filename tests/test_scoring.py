@@ -49,6 +49,15 @@ def test_a_survey_that_is_not_about_cohesion_counts_for_little(rubric):
     assert off.criteria["quiz_outcomes"].score < on.criteria["quiz_outcomes"].score / 2
 
 
+@pytest.mark.parametrize("text, criterion", [
+    ("92% of pupils said they feel safe at school and 88% that adults listen to them.", "quiz_outcomes"),
+    ("This term we trained every lunchtime supervisor in de-escalation and set up a buddy bench.", "actions_taken"),
+])
+def test_evidence_that_names_no_topic_word_still_counts(rubric, text, criterion):
+    """The labelling guide's own kind of example: the topic list must not throw real evidence away."""
+    assert criterion in classify_text(text, rubric, MODEL).labels(rubric.label_threshold)
+
+
 def item(n: int, text: str, month: int, platform: str = "website") -> Evidence:
     return Evidence(id=f"i{n}", org_id="org", platform=platform, title="", text=text,
                     url=f"https://example.org/{n}/", published=dt.datetime(2026, month, 1, tzinfo=dt.timezone.utc))

@@ -20,7 +20,7 @@ from scoring import CRITERIA
 from scoring.learned import ModelError, TextModel, model_from_dict
 
 FILE = "classifier.json.gz"
-SHIPPED_SHA256 = "a693c978840af5961efa40f268726c5bed32ab2814f893c9feb2cfd513dcfb01"
+SHIPPED_SHA256 = "629910e8787d979d6f1a4d4687222922c175d434bb4f3108e67cd982cc6a223b"
 
 
 def packaged_classifier_path() -> Path:
