@@ -1,5 +1,6 @@
-"""Classify one text: a score per criterion from the learned model, the passage that carried it,
-the CCQM steps and guiding areas it speaks to.
+"""Classify one text: a score per criterion from the learned model, the passage that carried it
+(quoted) and the sentences in it that weighed most (as spans: the dossier marks them), the CCQM
+steps and guiding areas it speaks to.
 
 The label decision is the model's (`scoring.learned`): it measured best on real text. The rubric
 keeps what the model does not decide: the topic test, the steps and the guiding areas, and the
@@ -25,15 +26,16 @@ def scorer_key(rubric: Rubric, model: TextModel) -> str:
 
 def classify_text(text: str, rubric: Rubric, model: TextModel) -> Classification:
     """Score `text` on every criterion; spans index into `text`."""
-    on_topic = any_of(rubric.topic).search(text) is not None
+    on_topic = any_of(rubric.topic).search(text)
     factor = 1.0 if on_topic else rubric.off_topic_factor
     criteria: dict[str, CriterionResult] = {}
     for name, verdict in judge(text, model).items():
         score = round(verdict.score * factor, 4)
         start, end = verdict.span
         words = ", ".join(verdict.terms) or "no single term"
-        hit = SignalHit(name="passage", weight=score, explain=f"weighed most: {words}", spans=(verdict.span,),
-                        quote=text[start:end][:QUOTE_CHARS], terms=verdict.terms)
+        hit = SignalHit(name="passage", weight=score, explain=f"weighed most: {words}",
+                        spans=verdict.sentences or (verdict.span,), quote=text[start:end][:QUOTE_CHARS],
+                        terms=verdict.terms)
         criteria[name] = CriterionResult(score=score, signals=(hit,))
     labels = {name for name, res in criteria.items() if res.score >= rubric.label_threshold}
     steps = tuple(int(t.key) for t in rubric.steps

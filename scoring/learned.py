@@ -27,6 +27,7 @@ from scoring.features import char_terms, normalise, word_terms
 SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\s*\n\s*")
 WINDOW_CHARS = 600  # about the length of the passages the model learned from
 MAX_WINDOWS = 400  # a very long text is read in its first 400 windows
+CITE_SHARE = 0.5  # a sentence is cited when it carries this share of what the strongest one does
 
 
 class ModelError(ValueError):
@@ -66,6 +67,7 @@ class Judgement:
     score: float  # in [0, 1]; 0.5 is the decision threshold
     span: tuple[int, int]  # the passage that carried it, as offsets into the text
     terms: tuple[str, ...]  # what weighed most in that passage
+    sentences: tuple[tuple[int, int], ...] = ()  # the sentence(s) of the passage that weighed most
 
 
 def model_from_dict(data: dict, digest: str, criteria: tuple[str, ...]) -> TextModel:
@@ -169,26 +171,53 @@ def _vector(parts: list[np.ndarray], model: TextModel) -> tuple[np.ndarray, np.n
     return idx, vals
 
 
+def _carriers(parts: list[np.ndarray], idx: np.ndarray, vals: np.ndarray, weights: np.ndarray) -> list[list[int]]:
+    """Which sentences of a passage carried each criterion's score (their positions in `parts`;
+    `weights` has one column per criterion): each term's share of a score is split between the
+    sentences it occurs in, and a sentence is cited when it carries CITE_SHARE of what the
+    strongest one does. The strongest is always cited."""
+    if not len(idx):
+        return [[0] for _ in range(weights.shape[1])]
+    positions = np.searchsorted(idx, np.concatenate(parts))
+    share = vals[:, None] * weights / np.bincount(positions, minlength=len(idx))[:, None]
+    lengths = np.asarray([len(p) for p in parts])
+    carried = np.zeros((len(parts), weights.shape[1]))  # sentence x criterion
+    filled = lengths > 0
+    carried[filled] = np.add.reduceat(share[positions], (np.cumsum(lengths) - lengths)[filled], axis=0)
+    out = []
+    for column in carried.T:
+        top = float(column.max())
+        out.append([int(column.argmax())] if top <= 0 else np.flatnonzero(column >= CITE_SHARE * top).tolist())
+    return out
+
+
 def judge(text: str, model: TextModel) -> dict[str, Judgement]:
-    """Every criterion's score for `text`, with the passage and terms that carried it."""
+    """Every criterion's score for `text`, with the passage, sentences and terms that carried it."""
     spans = sentences(text) or [(0, len(text))]
     features = [_known(text[s:e], model) for s, e in spans]
     best_z = np.full(len(model.names), -np.inf)
-    empty = ((0, len(text)), np.zeros(0, dtype=np.int64), np.zeros(0))
-    best: list[tuple[tuple[int, int], np.ndarray, np.ndarray]] = [empty] * len(model.names)
+    best: list[tuple[int, int, np.ndarray, np.ndarray]] = [(0, 0, np.zeros(0, dtype=np.int64), np.zeros(0))] \
+        * len(model.names)  # (first sentence, last sentence, terms, values) of each criterion's best window
     for first, last in windows(spans):
         idx, vals = _vector(features[first:last + 1], model)
         z = model.bias + (vals @ model.weights[idx] if len(idx) else 0.0)
         for c in np.flatnonzero(z > best_z):
             best_z[c] = z[c]
-            best[c] = ((spans[first][0], spans[last][1]), idx, vals)
+            best[c] = (first, last, idx, vals)
+    cited: dict[int, list[int]] = {}  # criterion -> its cited sentences, each best window read once
+    for window in {best[c][:2] for c in range(len(model.names))}:
+        criteria = [c for c in range(len(model.names)) if best[c][:2] == window]
+        _, _, idx, vals = best[criteria[0]]
+        found = _carriers(features[window[0]:window[1] + 1], idx, vals, model.weights[np.ix_(idx, criteria)])
+        cited.update(zip(criteria, found))
     out = {}
     for c, name in enumerate(model.names):
-        span, idx, vals = best[c]
+        first, last, idx, vals = best[c]
         contribution = vals * model.weights[idx, c]
         keep = model.is_word[idx] & (contribution > 0)
         order = np.argsort(-contribution[keep], kind="stable")[:5]
         words = tuple(model.terms[j][2:] for j in idx[keep][order])
-        out[name] = Judgement(score=round(_scale(_sigmoid(float(best_z[c])), model.threshold), 4), span=span,
-                              terms=words)
+        out[name] = Judgement(score=round(_scale(_sigmoid(float(best_z[c])), model.threshold), 4),
+                              span=(spans[first][0], spans[last][1]), terms=words,
+                              sentences=tuple(spans[first + k] for k in cited[c]))
     return out

@@ -39,7 +39,7 @@ class Tag:
     criteria: tuple[str, ...] = ()  # a text labelled with one of these evidences the tag too
 
     @property
-    def matcher(self) -> re.Pattern[str]:
+    def matcher(self) -> "Matcher":
         return any_of(self.patterns)
 
 
@@ -88,10 +88,27 @@ class Rubric:
         return level
 
 
+_ESCAPE = re.compile(r"\\.")
+
+
+class Matcher:
+    """Whether a text matches any of a rubric's patterns, case-insensitively. Python's IGNORECASE
+    doubles the cost of such patterns, so patterns with no capital letter of their own (escapes
+    such as \\W aside) are matched as written against the lower-cased text: the same answer."""
+
+    def __init__(self, patterns: tuple[re.Pattern[str], ...]):
+        joined = "|".join(f"(?:{p.pattern})" for p in patterns)
+        self.lowered = not any(c.isupper() for c in _ESCAPE.sub("", joined))
+        self.regex = re.compile(joined, 0 if self.lowered else re.IGNORECASE)
+
+    def search(self, text: str) -> bool:
+        return self.regex.search(text.lower() if self.lowered else text) is not None
+
+
 @lru_cache(maxsize=256)
-def any_of(patterns: tuple[re.Pattern[str], ...]) -> re.Pattern[str]:
-    """One expression matching where any of `patterns` does: one pass over a text, not one each."""
-    return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), re.IGNORECASE)
+def any_of(patterns: tuple[re.Pattern[str], ...]) -> Matcher:
+    """One matcher for all of `patterns`: one pass over a text, not one each."""
+    return Matcher(patterns)
 
 
 def _get(table: dict[str, Any], key: str, path: str, kind: type | tuple[type, ...], default: Any = ...):

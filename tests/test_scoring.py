@@ -28,9 +28,20 @@ def test_every_label_cites_the_passage_that_carried_it(rubric):
     result = classify_text(text, rubric, MODEL)
     assert "goals_set" in result.labels(rubric.label_threshold)
     hit = result.criteria["goals_set"].signals[0]
-    start, end = hit.spans[0]
-    assert text[start:end] == hit.quote and "equality objectives" in hit.quote
+    assert [text[s:e] for s, e in hit.spans] == [
+        "Our equality objectives: by July 2027 we aim to raise attendance at cultural events to 80%."]
+    assert hit.quote in text and all(text[s:e] in hit.quote for s, e in hit.spans)
     assert hit.terms and "weighed most" in hit.explain
+
+
+def test_a_label_on_a_long_page_marks_the_sentence_that_carried_it_not_the_whole_passage(rubric):
+    evidence = "In our summer survey 92% of pupils said they feel they belong at school."
+    text = ("Welcome to our school website. Our office is open from 8am to 4pm on weekdays. "
+            f"Uniform can be ordered online from our supplier. {evidence} "
+            "Please remember that PE kit must be named. The car park is for staff only.")
+    hit = classify_text(text, rubric, MODEL).criteria["quiz_outcomes"].signals[0]
+    assert [text[s:e] for s, e in hit.spans] == [evidence]
+    assert evidence in hit.quote and len(hit.quote) > len(evidence)  # the passage around it, for context
 
 
 @pytest.mark.parametrize("noise", [
@@ -179,3 +190,16 @@ def test_a_school_with_equality_pages_but_no_part_in_the_scheme_gets_no_award(ru
     scored = rollup(rubric, [item(n, text, 5 + n) for n, text in enumerate(pages, start=1)])
     assert scored.award.level is None
     assert any("steps 1" in b for b in scored.award.blockers)
+
+
+@pytest.mark.parametrize("pattern, text, matches", [
+    (r"\bccqm\b", "Our CCQM journey", True),            # lower-case pattern, capitals in the text
+    (r"\bCCQM\b", "our ccqm journey", True),            # a capital in the pattern: still case-insensitive
+    (r"\Wccqm\S", "the CCQM! award", True),             # upper-case escapes keep their meaning
+    (r"\bccqm\b", "iccqmx", False),
+])
+def test_rubric_patterns_match_case_insensitively(pattern, text, matches):
+    import re
+
+    from scoring.rubric import any_of
+    assert any_of((re.compile(pattern),)).search(text) is matches
