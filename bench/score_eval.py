@@ -2,7 +2,7 @@
 the development set (`fixtures/labelled/`), against the ceiling two people labelling alone reach.
 
 Prints precision, recall and F1 per criterion and macro-F1 (folds split by source page), then
-Cohen's kappa and F1 between the first labels and an independent second labelling of 500
+Cohen's kappa and F1 between the first labels and an independent second labelling of 600
 excerpts (`second_pass.jsonl`), then each figure against its floor in `baseline.json` (a floor
 minus its noise margin is what `tests/test_score_eval.py` holds). With `--pin`, raises the floors to
 today's figures minus nothing (never lowers one unless `--allow-lower`). Ends with one line
