@@ -1,5 +1,5 @@
 """How well the classifier finds the five criteria in real text, by grouped cross-validation on
-the development set (`fixtures/labelled/`), against the ceiling two people labelling alone reach.
+the development set (`fixtures/labelled/`), against the ceiling two labellers working alone reach.
 
 Prints precision, recall and F1 per criterion and macro-F1 (folds split by source page), then
 Cohen's kappa and F1 between the first labels and an independent second labelling of 600
