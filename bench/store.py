@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harvester.app.harvest import SourceOutcome, _save_events  # noqa: E402
+from harvester.app.harvest import _Batch, _save_group  # noqa: E402
 from harvester.app.train import load_set  # noqa: E402
 from harvester.config.registry import Organisation, SourceSpec  # noqa: E402
 from harvester.config.settings import HarvestSettings  # noqa: E402
@@ -44,8 +44,9 @@ def items(texts: list[str], start: int, count: int, spec: SourceSpec) -> list[It
 
 
 def save(db: Path, spec: SourceSpec, batch: list) -> None:
-    with open_store(db, lean=True) as store:  # the harvest's own kind of session
-        _save_events(store, spec, batch, "bench", SourceOutcome(source=spec, status="ok"))
+    with open_store(db, lean=True) as store:  # the harvest's own kind of session and transaction
+        if not _save_group(store, [_Batch(spec, batch, "bench")]):
+            raise SystemExit("a batch failed to save")
 
 
 def main() -> None:

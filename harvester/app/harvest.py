@@ -264,15 +264,6 @@ class _Batch:
     done: threading.Event = field(default_factory=threading.Event)
 
 
-def _save_events(store, spec: SourceSpec, events: list, run_id: str, outcome: SourceOutcome) -> None:
-    """Save one source's batch of events in one transaction: a kill loses at most the batch in flight."""
-    batch = _Batch(spec, events, run_id)
-    with store.batch():
-        _write(store, [batch])
-    outcome.counts.update(batch.counts)
-    outcome.errors += batch.errors
-
-
 def _write(store, group: list[_Batch]) -> None:
     """The group's events, each kind of row in as few statements as the group allows, then each
     batch's own writes. Two sources that yield the same item (a website two organisations share)
