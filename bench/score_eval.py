@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harvester.app.train import cross_validate, load_set, set_digest  # noqa: E402
+from harvester.app.train import cross_validate, load_set, prf, set_digest  # noqa: E402
 from scoring import CRITERIA  # noqa: E402
 
 SET = ROOT / "fixtures" / "labelled"
@@ -38,8 +38,6 @@ def kappa(a: list[bool], b: list[bool]) -> float:
 def agreement(excerpts) -> tuple[dict[str, dict[str, float]], int]:
     """Kappa and F1 between the first labels and the independent second pass, per criterion, and how
     many excerpts were labelled twice."""
-    from harvester.app.train import prf
-
     first = {}
     for path in sorted((SET / "raw").glob("*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -60,7 +58,6 @@ def as_shipped(excerpts, held: list[dict], threshold: float) -> tuple[float, flo
     """Macro-F1 of the held-out scores after the packaged rubric's topic test (`scoring.classify`
     multiplies an off-topic text's scores by its factor): a rubric that throws away real evidence
     shows here."""
-    from harvester.app.train import prf
     from harvester.config.settings import default_rubric_path, load_rubric
     from scoring.rubric import any_of
 
