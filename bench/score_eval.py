@@ -1,8 +1,9 @@
 """How well the classifier finds the five criteria in real text, by grouped cross-validation on
 the development set (`fixtures/labelled/`), against the ceiling two labellers working alone reach.
 
-Prints precision, recall and F1 per criterion and macro-F1 (folds split by source page), then
-Cohen's kappa and F1 between the first labels and an independent second labelling of 600
+Prints precision, recall and F1 per criterion and macro-F1 (folds split by source page); the same
+for the batches labelled last (`--held-out`), scored by a model fitted on the other batches, the
+nearest the set comes to text of themes never seen; then Cohen's kappa and F1 between the first labels and an independent second labelling of 600
 excerpts (`second_pass.jsonl`), then each figure against its floor in `baseline.json` (a floor
 minus its noise margin is what `tests/test_score_eval.py` holds). With `--pin`, raises the floors to
 today's figures minus nothing (never lowers one unless `--allow-lower`). Ends with one line
@@ -20,11 +21,29 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harvester.app.train import cross_validate, load_set, prf, set_digest  # noqa: E402
+from harvester.app.train import batch_of, cross_validate, held_out, load_set, prf, set_digest  # noqa: E402
 from scoring import CRITERIA  # noqa: E402
 
 SET = ROOT / "fixtures" / "labelled"
 BASELINE = SET / "baseline.json"
+HELD_OUT = "b23-b33"  # the batches labelled last, after the model of the time, around its near misses
+
+
+def batch_range(spec: str, known: set[str]) -> set[str]:
+    """"b23-b33" or "b09,b10" as the set of batches it names; a batch not in the set is an error."""
+    names: set[str] = set()
+    for part in spec.split(","):
+        first, _, last = part.strip().partition("-")
+        if last:
+            prefix = first.rstrip("0123456789")
+            width, lo, hi = len(first) - len(prefix), int(first[len(prefix):]), int(last[len(prefix):])
+            names |= {f"{prefix}{n:0{width}d}" for n in range(lo, hi + 1)}
+        else:
+            names.add(first)
+    unknown = sorted(names - known)
+    if unknown:
+        raise SystemExit(f"score_eval: no batch {unknown[0]} in {SET / 'raw'}")
+    return names
 
 
 def kappa(a: list[bool], b: list[bool]) -> float:
@@ -73,6 +92,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pin", action="store_true", help="raise the floors in baseline.json to today's figures")
     parser.add_argument("--allow-lower", action="store_true", help="with --pin, also lower floors")
+    parser.add_argument("--held-out", default=HELD_OUT, metavar="BATCHES",
+                        help=f"batches to score with a model fitted on the others, e.g. b23-b33 or b09,b10 "
+                             f"(default {HELD_OUT}; 'none' skips it)")
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -82,6 +104,11 @@ def main() -> None:
     factor, gated = as_shipped(excerpts, held, report.threshold)
     print(f"as `ccqm classify` scores, with the rubric's off-topic factor {factor}: macro-F1 {gated:.3f}")
     print(f"({time.perf_counter() - started:.1f} s)")
+    if args.held_out != "none":
+        batches = batch_range(args.held_out, {batch_of(e) for e in excerpts})
+        unseen = held_out(excerpts, batches, report.threshold)
+        print()
+        print("\n".join(unseen.lines(f"held out by batch ({args.held_out}), fitted on the other batches")))
 
     agree, twice = agreement(excerpts)
     print(f"\nagreement of two independent labellings ({twice} excerpts): the ceiling any model can reach")

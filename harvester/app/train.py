@@ -169,9 +169,8 @@ class Report:
     def macro_f1(self) -> float:
         return round(sum(m["f1"] for m in self.per_criterion.values()) / len(self.per_criterion), 4)
 
-    def lines(self) -> list[str]:
-        out = [f"grouped {FOLDS}-fold cross-validation by source page: {self.excerpts} excerpts, {self.pages} pages, "
-               f"threshold {self.threshold:.2f}",
+    def lines(self, heading: str = f"grouped {FOLDS}-fold cross-validation by source page") -> list[str]:
+        out = [f"{heading}: {self.excerpts} excerpts, {self.pages} pages, threshold {self.threshold:.2f}",
                f"{'criterion':<17} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>8}"]
         for name, m in self.per_criterion.items():
             out.append(f"{name:<17} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} {m['support']:>8.0f}")
@@ -207,6 +206,25 @@ def cross_validate(excerpts: list[Excerpt], progress: Callable[[str], None] = la
         return Report(threshold=t, per_criterion=per, excerpts=len(excerpts), pages=len({e.url for e in excerpts}))
 
     return max((report_at(t) for t in THRESHOLDS), key=lambda r: (r.macro_f1, -abs(r.threshold - 0.5))), held
+
+
+def batch_of(excerpt: Excerpt) -> str:
+    """The batch an excerpt was labelled in: its id's prefix ("b23-014" is of b23)."""
+    return excerpt.id.split("-", 1)[0]
+
+
+def held_out(excerpts: list[Excerpt], batches: set[str], threshold: float) -> Report:
+    """The excerpts of `batches` scored by one model fitted on every other batch (less any page the
+    two share), at `threshold`: how the classifier does on themes and pages it never learned from,
+    a harder and more honest figure than folds drawn across all batches."""
+    test = [e for e in excerpts if batch_of(e) in batches]
+    if not test:
+        raise UsageError(f"no excerpts in batches {', '.join(sorted(batches))}")
+    urls = {e.url for e in test}
+    model = as_model(fit([e for e in excerpts if batch_of(e) not in batches and e.url not in urls]))
+    scores = [{name: j.score for name, j in judge(e.text, model).items()} for e in test]
+    per = {name: prf([name in e.labels for e in test], [s[name] >= threshold for s in scores]) for name in CRITERIA}
+    return Report(threshold=threshold, per_criterion=per, excerpts=len(test), pages=len(urls))
 
 
 def write_artefact(artefact: dict, path: Path) -> str:
