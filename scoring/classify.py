@@ -6,8 +6,9 @@ The label decision is the model's (`scoring.learned`): it measured best on real 
 keeps what the model does not decide: the topic test, the steps and the guiding areas, and the
 threshold at which a score is a label. A step is evidenced by a text labelled with one of the
 step's criteria (self-evaluation by self-reflection or asking people, publishing by goals, and so
-on) or matching one of its patterns (a pledge, a sign-up), and only when the text is on the
-scheme's topic.
+on), by matching one of its patterns (a pledge, a sign-up), or by an award of the scheme the text
+says the organisation holds (which evidences that award's own steps), and only when the text is on
+the scheme's topic.
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ def classify_text(text: str, rubric: Rubric, model: TextModel) -> Classification
                         terms=verdict.terms)
         criteria[name] = CriterionResult(score=score, signals=(hit,))
     labels = {name for name, res in criteria.items() if res.score >= rubric.label_threshold}
-    steps = tuple(int(t.key) for t in rubric.steps
-                  if on_topic and (labels & set(t.criteria) or t.matcher.search(text)))
+    steps = {int(t.key) for t in rubric.steps if on_topic and (labels & set(t.criteria) or t.matcher.search(text))}
+    if on_topic:
+        steps |= rubric.claimed_steps(text)
     areas = tuple(t.key for t in rubric.areas if on_topic and t.matcher.search(text))
-    return Classification(criteria=criteria, steps=steps, areas=areas, on_topic=on_topic,
+    return Classification(criteria=criteria, steps=tuple(sorted(steps)), areas=areas, on_topic=on_topic,
                           rubric_version=scorer_key(rubric, model))
 
 

@@ -76,6 +76,17 @@ class Rubric:
     levels: tuple[tuple[str, float], ...]  # (level, minimum score), lowest first
     rollup: Rollup
     awards: tuple[AwardRule, ...]  # lowest first
+    claims: tuple[re.Pattern[str], ...] = ()  # an award of the scheme a text says is held: group `level`
+
+    def claimed_steps(self, text: str) -> set[int]:
+        """The steps of every award of the scheme that `text` says the organisation holds: the
+        scheme's validators checked them when they gave it, so a held Silver evidences steps 1-5."""
+        steps: set[int] = set()
+        for pattern in self.claims:
+            for match in pattern.finditer(text):
+                level = match.group("level").capitalize()
+                steps.update(s for rule in self.awards if rule.level == level for s in rule.steps)
+        return steps
 
     def criterion(self, name: str) -> CriterionRule:
         return next(c for c in self.criteria if c.name == name)
@@ -226,6 +237,11 @@ def parse_rubric(data: dict[str, Any]) -> Rubric:
     steps = _tags(data.get("steps"), "steps")
     if sorted(t.key for t in steps) != [str(n) for n in range(1, 8)]:
         raise RubricError("steps", "expected exactly the seven steps [steps.1] to [steps.7]")
+    claims_table = _get(data, "claims", "", dict, {})  # optional: a rubric of its own may not name claims
+    claims = _patterns(claims_table.get("patterns"), "claims.patterns") if claims_table else ()
+    for i, pattern in enumerate(claims):
+        if "level" not in pattern.groupindex:
+            raise RubricError(f"claims.patterns[{i}]", "needs a (?P<level>...) group: the award it reads")
     topic = _get(data, "topic", "", dict)
     return Rubric(
         version=version,
@@ -238,4 +254,5 @@ def parse_rubric(data: dict[str, Any]) -> Rubric:
         levels=tuple(levels),
         rollup=rollup,
         awards=tuple(awards),
+        claims=claims,
     )

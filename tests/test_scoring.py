@@ -183,6 +183,30 @@ def test_an_award_not_yet_held_or_of_another_scheme_does_not_evidence_everyone_s
     assert 3 not in classify_text(text, rubric, MODEL).steps
 
 
+@pytest.mark.parametrize("text, claimed", [
+    ("We are proud to have been credited with the Cultural Cohesion Bronze award.", {1, 2, 3}),
+    ("In June we achieved the Silver level of the Cultural Cohesion Quality Mark!", {1, 2, 3, 4, 5}),
+    ("We achieved our Bronze award of the CCQM last year and are now working towards Silver.", {1, 2, 3}),
+    ("The school has been awarded the CCQM Gold award.", set(range(1, 8))),
+    ("The Cultural Cohesion Quality Mark (Silver) was awarded to us in May.", {1, 2, 3, 4, 5}),
+    ("The CCQM Silver award is given to organisations that show progress.", set()),
+    ("We aim to achieve the Silver level of the CCQM by the summer.", set()),
+    ("We are working towards the Gold award of the Cultural Cohesion Quality Mark.", set()),
+    ("We achieved the Silver award for Healthy Schools.", set()),
+])
+def test_an_award_the_organisation_says_it_holds_evidences_that_awards_own_steps(rubric, text, claimed):
+    assert rubric.claimed_steps(text) == claimed
+    assert claimed <= set(classify_text(text, rubric, MODEL).steps)
+
+
+def test_a_claim_pattern_must_say_which_award_it_reads():
+    data = tomllib.loads((PROJECT / "config" / "rubric.toml").read_text(encoding="utf-8"))
+    data["claims"]["patterns"] = [r"\bachieved (bronze|silver|gold)\b"]
+    with pytest.raises(RubricError) as err:
+        parse_rubric(data)
+    assert err.value.field == "claims.patterns[0]"
+
+
 def test_a_school_with_equality_pages_but_no_part_in_the_scheme_gets_no_award(rubric):
     """Foundation step 1 is the scheme's own: objectives and actions alone are no CCQM award."""
     pages = [GOALS, "We celebrated Diwali and Eid with assemblies, and trained all staff in anti-racism.",
