@@ -71,6 +71,15 @@ def test_highlight_marks_spans_in_a_window():
     assert sum(len(s.text) for s in segments if s.text != "…") <= 120
 
 
+def test_a_quoted_window_never_opens_or_closes_on_half_a_word():
+    text = " ".join(f"word{n:03d}" for n in range(200))
+    start = text.index("word100")
+    for shift in range(8):  # wherever the window would fall
+        segments = highlight(text, [(start, start + 15 + shift)], width=120 + shift)
+        shown = "".join(s.text for s in segments if s.text != "…").split()
+        assert shown and all(len(w) == 7 and w.startswith("word") for w in shown), shown
+
+
 def test_safe_href_allows_only_http():
     assert safe_href("https://example.org/x") == "https://example.org/x"
     for bad in ("javascript:alert(1)", "data:text/html,x", "//evil.example/", "/relative", "JaVaScRiPt:alert(1)", None):
