@@ -107,6 +107,11 @@ def source_view(s: SourceFacts) -> SourceView:
                       status=status, problem=problem, refused=s.refused)
 
 
+def _weighed_most(cls: Classification | None, criterion: str) -> tuple[str, ...]:
+    result = cls.criteria.get(criterion) if cls else None
+    return tuple(term for hit in result.signals for term in hit.terms) if result else ()
+
+
 def dossier_page(org: OrgFacts, score: OrgScore, changes: list[str], items: list[StoredEvidence],
                  classes: dict[str, Classification], sources: list[SourceFacts], overrides: list[Override],
                  criteria: dict[str, CriterionInfo], label_threshold: float, last_harvest: dt.datetime | None,
@@ -118,7 +123,8 @@ def dossier_page(org: OrgFacts, score: OrgScore, changes: list[str], items: list
         info = criteria.get(crit.criterion, CriterionInfo(crit.label, ""))
         cites = tuple(CitationView(evidence=evidence_view(by_id[c.item_id], classes.get(c.item_id), label_threshold,
                                                           focus=crit.criterion),
-                                   item_score=c.item_score, signals=c.signals, overridden=c.overridden)
+                                   item_score=c.item_score, terms=_weighed_most(classes.get(c.item_id), crit.criterion),
+                                   overridden=c.overridden)
                       for c in crit.cited[:CITES_PER_CARD] if c.item_id in by_id)
         cards.append(CriterionCard(key=crit.criterion, label=crit.label, question=info.question, level=crit.level,
                                    score=crit.score, reasons=crit.reasons, citations=cites,

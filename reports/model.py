@@ -33,7 +33,7 @@ class EvidenceView:
 class CitationView:
     evidence: EvidenceView
     item_score: float
-    signals: tuple[str, ...]
+    terms: tuple[str, ...]  # the words that weighed most in the passage that carried it
     overridden: bool = False
 
 

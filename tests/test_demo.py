@@ -63,6 +63,15 @@ def test_index_lists_every_organisation_with_its_dossier(harvested):
         assert len(cards) == 5
 
 
+def test_every_cited_item_says_which_words_weighed_most(harvested):
+    dossier = html.fromstring((harvested.result.index.parent / "greenfield-primary.html").read_text(encoding="utf-8"))
+    cites = dossier.xpath('//ol[@class="cites"]/li')
+    assert cites
+    for cite in cites:
+        assert "Weighed most: " in cite.text_content()
+        assert "Signals: passage" not in cite.text_content()  # a name of ours, not a reason a validator can read
+
+
 def test_index_ranks_organisations_readiest_first(harvested):
     """A validator reading the index sees award holders above organisations only starting, and,
     within one recommendation, the stronger evidence first."""
