@@ -50,6 +50,17 @@ CUES = {
 _CUES = tuple((f"w:{name}", re.compile(pattern)) for name, pattern in CUES.items())
 
 
+# How a feature reads to a validator: cues by what they stand for, folded numbers by their shape.
+READABLE = {"~asked": "[asking people]", "~result": "[what people said]", "~future": "[a plan or target]",
+            "~did": "[something done]", "~change": "[a change over time]", "~gap": "[a gap named]",
+            "pctnum": "N%", "yearnum": "YYYY", "num": "N"}
+
+
+def readable(term: str) -> str:
+    """A word feature (without its `w:` prefix) as a validator can read it in a dossier."""
+    return " ".join(READABLE.get(word, word) for word in term.split())
+
+
 def word_terms(norm: str) -> list[str]:
     """The word unigrams and bigrams of a normalised text, and its cues, repeats kept."""
     words = [f"w:{w}" for w in WORD.findall(norm)]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scoring.features import char_terms, normalise, word_terms
+from scoring.features import char_terms, normalise, readable, word_terms
 
 SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\s*\n\s*")
 WINDOW_CHARS = 600  # about the length of the passages the model learned from
@@ -216,7 +216,7 @@ def judge(text: str, model: TextModel) -> dict[str, Judgement]:
         contribution = vals * model.weights[idx, c]
         keep = model.is_word[idx] & (contribution > 0)
         order = np.argsort(-contribution[keep], kind="stable")[:5]
-        words = tuple(model.terms[j][2:] for j in idx[keep][order])
+        words = tuple(readable(model.terms[j][2:]) for j in idx[keep][order])
         out[name] = Judgement(score=round(_scale(_sigmoid(float(best_z[c])), model.threshold), 4),
                               span=(spans[first][0], spans[last][1]), terms=words,
                               sentences=tuple(spans[first + k] for k in cited[c]))

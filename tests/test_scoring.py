@@ -34,6 +34,17 @@ def test_every_label_cites_the_passage_that_carried_it(rubric):
     assert hit.terms and "weighed most" in hit.explain
 
 
+def test_the_words_that_weighed_most_read_as_words_not_feature_names(rubric):
+    from scoring.features import CUES, READABLE
+
+    assert set(CUES) <= set(READABLE)
+    text = ("In our 2025 survey 84% of pupils said they feel they belong, up from 71% in 2023. We found that "
+            "boys were less likely to say so, and we will run a listening project by July 2026.")
+    terms = [t for res in classify_text(text, rubric, MODEL).criteria.values() for h in res.signals for t in h.terms]
+    assert terms
+    assert not any("~" in t or "pctnum" in t or "yearnum" in t for t in terms), terms
+
+
 def test_a_label_on_a_long_page_marks_the_sentence_that_carried_it_not_the_whole_passage(rubric):
     evidence = "In our summer survey 92% of pupils said they feel they belong at school."
     text = ("Welcome to our school website. Our office is open from 8am to 4pm on weekdays. "
