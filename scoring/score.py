@@ -180,7 +180,7 @@ def _score_criterion(name: str, items: list[Evidence], classes: dict[str, Classi
             f"{len(months)} month{'s' if len(months) != 1 else ''} "
             f"on {' and '.join(sorted(families))}; strongest scores "
             f"{classes[strongest[1].id].criteria[name].score if not strongest[3] else 1.0:.2f}"
-            f" ({', '.join(strongest[2]) or 'no signal'}).")
+            + (" (included by a validator)." if strongest[3] else "."))
         if month_bonus or platform_bonus:
             reasons.append(f"Spread bonus {month_bonus + platform_bonus:+.2f} "
                            f"(months {month_bonus:+.2f}, website and social {platform_bonus:+.2f}).")

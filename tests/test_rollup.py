@@ -334,6 +334,7 @@ def test_an_included_item_counts_fully(rubric):
     (cited,) = scored.cited
     assert cited.overridden and cited.item_score == 1.0 and cited.contribution == 1.0
     assert "validator included" in cited.signals
+    assert any("strongest scores 1.00 (included by a validator)" in r for r in scored.reasons)
     assert scored.score == expected(rubric, [1.0])
 
     # The latest decision wins.
