@@ -79,17 +79,21 @@ def _stamp(value: dt.datetime | None) -> str:
 
 
 def evidence_view(item: StoredEvidence, cls: Classification | None, threshold: float,
-                  focus: str | None = None) -> EvidenceView:
+                  focus: str | None = None, label_of: dict[str, str] | None = None) -> EvidenceView:
+    """One item as the dossier shows it. What is marked in its text is what carried `focus`, or
+    with no focus what carried each criterion it is labelled with: an item that evidences nothing
+    has nothing marked, so no one mistakes a privacy policy for evidence."""
     ev = item.evidence
+    labels = cls.labels(threshold) if cls else []
     spans: list[tuple[int, int]] = []
     if cls is not None:
-        for name in [focus] if focus else list(cls.criteria):
+        for name in [focus] if focus else labels:
             for hit in cls.criteria[name].signals:
                 spans += list(hit.spans)
     return EvidenceView(
         item_id=ev.id, title=ev.title, platform=ev.platform, kind=item.kind, url=safe_href(ev.url),
         date=_date(ev.when) if ev.when else f"date unknown (found {_date(ev.first_seen)})", undated=ev.when is None,
-        snippet=highlight(ev.body, spans), labels=tuple(cls.labels(threshold)) if cls else (),
+        snippet=highlight(ev.body, spans), labels=tuple((label_of or {}).get(n, n) for n in labels),
         snapshot_hash=item.snapshot_hash, snapshot_at=_stamp(item.snapshot_at), gone=item.gone,
         tags_scheme=ev.tags_scheme, unverified_account=item.unverified_account)
 
@@ -142,7 +146,8 @@ def dossier_page(org: OrgFacts, score: OrgScore, changes: list[str], items: list
         sources=tuple(source_view(s) for s in sources), changes=tuple(changes),
         overrides=tuple(OverrideView(item_id=o.item_id, action=o.action, criterion=o.criterion or "", note=o.note,
                                      by=o.by, at=_stamp(o.at)) for o in overrides),
-        evidence=tuple(evidence_view(i, classes.get(i.evidence.id), label_threshold) for i in items))
+        evidence=tuple(evidence_view(i, classes.get(i.evidence.id), label_threshold,
+                                     label_of={k: info.label for k, info in criteria.items()}) for i in items))
 
 
 def index_row(org: OrgFacts, score: OrgScore | None, criteria: tuple[str, ...], sources: list[SourceFacts],

@@ -19,8 +19,8 @@ def _months(first: str, last: str) -> list[str]:
 def build_timeline(per_month: dict[str, int], undated: int = 0) -> TimelineView:
     """Bars of evidence items per month ("YYYY-MM" -> count), every month in the span shown; items
     with no date of their own are counted in the description, never placed on a month."""
-    aside = (f" {undated} more item{'s' if undated != 1 else ''} of evidence give no date and are not shown."
-             if undated else "")
+    aside = ((" 1 more item of evidence gives no date and is not shown." if undated == 1 else
+              f" {undated} more items of evidence give no date and are not shown.") if undated else "")
     if not per_month:
         return TimelineView(WIDTH, HEIGHT, (), (), "No dated evidence yet." + aside)
     months = _months(min(per_month), max(per_month))

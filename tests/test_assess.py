@@ -74,4 +74,4 @@ def test_undated_evidence_is_shown_as_undated_and_not_placed_in_time(tmp_path):
     dossier = html.fromstring((index.parent / "oakfield.html").read_text(encoding="utf-8"))
     marked = dossier.xpath('//span[@class="undated"]/text()')
     assert marked and all(m.startswith("date unknown (found 01 Nov 2026)") for m in marked)
-    assert "give no date and are not shown" in dossier.text_content()
+    assert "1 more item of evidence gives no date and is not shown" in dossier.text_content()

@@ -63,6 +63,18 @@ def test_index_lists_every_organisation_with_its_dossier(harvested):
         assert len(cards) == 5
 
 
+def test_the_evidence_table_marks_text_only_where_an_item_evidences_a_criterion(harvested):
+    dossier = html.fromstring((harvested.result.index.parent / "riverside-larder.html").read_text(encoding="utf-8"))
+    labels = {c.findtext(".//h3").strip() for c in dossier.xpath('//article[contains(@class, "card")]')}
+    rows = dossier.xpath('//tr[starts-with(@id, "item-")]')
+    evidencing = [r for r in rows if r.xpath("td")[3].text_content() != "—"]
+    assert evidencing and len(evidencing) < len(rows)
+    for row in rows:
+        criteria = row.xpath("td")[3].text_content()
+        assert bool(row.xpath(".//mark")) == (criteria != "—"), row.get("id")
+        assert criteria == "—" or set(criteria.split(", ")) <= labels  # "Actions taken", not a key
+
+
 def test_every_cited_item_says_which_words_weighed_most(harvested):
     dossier = html.fromstring((harvested.result.index.parent / "greenfield-primary.html").read_text(encoding="utf-8"))
     cites = dossier.xpath('//ol[@class="cites"]/li')
