@@ -53,7 +53,7 @@ _CUES = tuple((f"w:{name}", re.compile(pattern)) for name, pattern in CUES.items
 # How a feature reads to a validator: cues by what they stand for, folded numbers by their shape.
 READABLE = {"~asked": "[asking people]", "~result": "[what people said]", "~future": "[a plan or target]",
             "~did": "[something done]", "~change": "[a change over time]", "~gap": "[a gap named]",
-            "pctnum": "N%", "yearnum": "YYYY", "num": "N"}
+            "pctnum": "N%", "yearnum": "YYYY", "num": "N", "ve": "'ve", "ll": "'ll", "re": "'re"}
 
 
 def readable(term: str) -> str:
