@@ -82,6 +82,8 @@ class Rubric:
         """The steps of every award of the scheme that `text` says the organisation holds: the
         scheme's validators checked them when they gave it, so a held Silver evidences steps 1-5."""
         steps: set[int] = set()
+        if not self.claims or not _claims_gate(self.claims).search(text):
+            return steps  # one fast pass: most texts claim nothing
         for pattern in self.claims:
             for match in pattern.finditer(text):
                 level = match.group("level").capitalize()
@@ -120,6 +122,13 @@ class Matcher:
 def any_of(patterns: tuple[re.Pattern[str], ...]) -> Matcher:
     """One matcher for all of `patterns`: one pass over a text, not one each."""
     return Matcher(patterns)
+
+
+@lru_cache(maxsize=16)
+def _claims_gate(patterns: tuple[re.Pattern[str], ...]) -> Matcher:
+    """Whether any claim pattern matches, in one pass (their `level` groups unnamed: one alternation
+    cannot name a group twice)."""
+    return any_of(tuple(re.compile(p.pattern.replace("(?P<level>", "("), p.flags) for p in patterns))
 
 
 def _get(table: dict[str, Any], key: str, path: str, kind: type | tuple[type, ...], default: Any = ...):
