@@ -3,11 +3,11 @@ the development set (`fixtures/labelled/`), against the ceiling two labellers wo
 
 Prints precision, recall and F1 per criterion and macro-F1 (folds split by source page); the same
 for the batches labelled last (`--held-out`), scored by a model fitted on the other batches, the
-nearest the set comes to text of themes never seen; then Cohen's kappa and F1 between the first labels and an independent second labelling of 600
-excerpts (`second_pass.jsonl`), then each figure against its floor in `baseline.json` (a floor
-minus its noise margin is what `tests/test_score_eval.py` holds). With `--pin`, raises the floors to
-today's figures minus nothing (never lowers one unless `--allow-lower`). Ends with one line
-`score_eval: MACRO_F1`.
+nearest the set comes to text of themes never seen; then Cohen's kappa and F1 between the first
+labels and an independent second labelling of 600 excerpts (`second_pass.jsonl`), then each
+figure against its floor in `baseline.json` (a floor minus its noise margin is what
+`tests/test_score_eval.py` holds). With `--pin`, raises the floors to today's figures minus nothing
+(never lowers one unless `--allow-lower`). Ends with one line `score_eval: MACRO_F1`.
 """
 
 from __future__ import annotations

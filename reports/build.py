@@ -138,6 +138,7 @@ def dossier_page(org: OrgFacts, score: OrgScore, changes: list[str], items: list
     labelled = [i for i in items if classes.get(i.evidence.id) and classes[i.evidence.id].labels(label_threshold)]
     months = Counter(i.evidence.when.strftime("%Y-%m") for i in labelled if i.evidence.when)
     undated = sum(1 for i in labelled if not i.evidence.when)
+    label_of = {key: info.label for key, info in criteria.items()}
     return DossierPage(
         org_id=org.id, name=org.name, kind=org.kind, registered=org.registered.strftime("%d %b %Y"),
         claimed_step=org.claimed_step, last_harvest=_stamp(last_harvest), rubric_version=score.rubric_version,
@@ -146,8 +147,8 @@ def dossier_page(org: OrgFacts, score: OrgScore, changes: list[str], items: list
         sources=tuple(source_view(s) for s in sources), changes=tuple(changes),
         overrides=tuple(OverrideView(item_id=o.item_id, action=o.action, criterion=o.criterion or "", note=o.note,
                                      by=o.by, at=_stamp(o.at)) for o in overrides),
-        evidence=tuple(evidence_view(i, classes.get(i.evidence.id), label_threshold,
-                                     label_of={k: info.label for k, info in criteria.items()}) for i in items))
+        evidence=tuple(evidence_view(i, classes.get(i.evidence.id), label_threshold, label_of=label_of)
+                       for i in items))
 
 
 def index_row(org: OrgFacts, score: OrgScore | None, criteria: tuple[str, ...], sources: list[SourceFacts],
