@@ -102,6 +102,7 @@ class Rubric:
 
 
 _ESCAPE = re.compile(r"\\.")
+_NAMED_GROUP = re.compile(r"\(\?P<\w+>")
 
 
 class Matcher:
@@ -126,9 +127,9 @@ def any_of(patterns: tuple[re.Pattern[str], ...]) -> Matcher:
 
 @lru_cache(maxsize=16)
 def _claims_gate(patterns: tuple[re.Pattern[str], ...]) -> Matcher:
-    """Whether any claim pattern matches, in one pass (their `level` groups unnamed: one alternation
+    """Whether any claim pattern matches, in one pass (their named groups unnamed: one alternation
     cannot name a group twice)."""
-    return any_of(tuple(re.compile(p.pattern.replace("(?P<level>", "("), p.flags) for p in patterns))
+    return any_of(tuple(re.compile(_NAMED_GROUP.sub("(", p.pattern), p.flags) for p in patterns))
 
 
 def _get(table: dict[str, Any], key: str, path: str, kind: type | tuple[type, ...], default: Any = ...):

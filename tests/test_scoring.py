@@ -218,6 +218,13 @@ def test_a_claim_pattern_must_say_which_award_it_reads():
     assert err.value.field == "claims.patterns[0]"
 
 
+def test_claim_patterns_of_a_validators_own_may_name_the_same_groups():
+    data = tomllib.loads((PROJECT / "config" / "rubric.toml").read_text(encoding="utf-8"))
+    data["claims"]["patterns"] = [r"\b(?P<verb>achieved) (the )?(?P<level>silver) ccqm",
+                                  r"\b(?P<verb>gained) (the )?(?P<level>gold) ccqm"]
+    assert parse_rubric(data).claimed_steps("We achieved the Silver CCQM.") == {1, 2, 3, 4, 5}
+
+
 def test_a_school_with_equality_pages_but_no_part_in_the_scheme_gets_no_award(rubric):
     """Foundation step 1 is the scheme's own: objectives and actions alone are no CCQM award."""
     pages = [GOALS, "We celebrated Diwali and Eid with assemblies, and trained all staff in anti-racism.",
