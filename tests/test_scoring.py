@@ -204,6 +204,22 @@ def test_an_award_not_yet_held_or_of_another_scheme_does_not_evidence_everyone_s
     ("We aim to achieve the Silver level of the CCQM by the summer.", set()),
     ("We are working towards the Gold award of the Cultural Cohesion Quality Mark.", set()),
     ("We achieved the Silver award for Healthy Schools.", set()),
+    # Other ways organisations say they hold it...
+    ("We are proud to be the first academy in the city to achieve the Silver Award for the Cultural "
+     "Cohesion Quality Mark (CCQM).", {1, 2, 3, 4, 5}),
+    ("The charity was the first in the region to be formally awarded the Bronze CCQM.", {1, 2, 3}),
+    ("Our nursery now holds the Gold Cultural Cohesion Quality Mark.", set(range(1, 8))),
+    ("The trust holds the Cultural Cohesion Quality Mark (CCQM) at Silver level.", {1, 2, 3, 4, 5}),
+    ("Our head teacher was presented with our Bronze CCQM certificate by the Lord Mayor.", {1, 2, 3}),
+    ("We are now a CCQM Bronze school!", {1, 2, 3}),
+    ("We are proud to be a Silver CCQM organisation.", {1, 2, 3, 4, 5}),
+    # ...and ways they say they hope to.
+    ("Our ambition is to be the first school in the city to achieve the Gold CCQM.", set()),
+    ("We aim to become the first mosque in the county to achieve the Silver CCQM.", set()),
+    ("Our goal is to become a CCQM Gold school by 2027.", set()),
+    ("We look forward to receiving our Silver CCQM award in the summer.", set()),
+    ("Our application is in, and we would be delighted to receive the Silver CCQM.", set()),
+    ("We will hold an assembly about our CCQM Bronze journey.", set()),
 ])
 def test_an_award_the_organisation_says_it_holds_evidences_that_awards_own_steps(rubric, text, claimed):
     assert rubric.claimed_steps(text) == claimed
