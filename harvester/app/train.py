@@ -1,5 +1,6 @@
 """`ccqm train`: fit the classifier on the development set, report grouped cross-validation, write
-the artefact. Deterministic: the same set gives the same artefact, byte for byte.
+the artefact. Deterministic: the same set gives the same artefact, byte for byte, on one machine
+(another CPU's floating point may round the last stored digit of a few weights the other way).
 
 The development set (`fixtures/labelled/raw/*.jsonl`) is real text of UK organisations, labelled by
 hand (see its README). Excerpts repeated word for word across batches count once (the first
