@@ -21,6 +21,7 @@ from reports.timeline import build_timeline
 from scoring import Classification, Evidence, OrgScore, Override
 
 CITES_PER_CARD = 3
+ITEMS_PER_STEP = 3  # a step names the first few items that evidence it, linked to their rows
 
 
 @dataclass(frozen=True)
@@ -133,12 +134,16 @@ def dossier_page(org: OrgFacts, score: OrgScore, changes: list[str], items: list
         cards.append(CriterionCard(key=crit.criterion, label=crit.label, question=info.question, level=crit.level,
                                    score=crit.score, reasons=crit.reasons, citations=cites,
                                    more=max(0, len(crit.cited) - CITES_PER_CARD)))
+    label_of = {key: info.label for key, info in criteria.items()}
+    table = {i.evidence.id: evidence_view(i, classes.get(i.evidence.id), label_threshold, label_of=label_of)
+             for i in items}
     steps = tuple(StepView(number=s.number, name=s.name, phase=s.phase, evidence_count=len(s.evidenced_by),
-                           claimed=s.number <= org.claimed_step) for s in score.steps)
+                           claimed=s.number <= org.claimed_step,
+                           items=tuple(table[i] for i in s.evidenced_by if i in table)[:ITEMS_PER_STEP])
+                  for s in score.steps)
     labelled = [i for i in items if classes.get(i.evidence.id) and classes[i.evidence.id].labels(label_threshold)]
     months = Counter(i.evidence.when.strftime("%Y-%m") for i in labelled if i.evidence.when)
     undated = sum(1 for i in labelled if not i.evidence.when)
-    label_of = {key: info.label for key, info in criteria.items()}
     return DossierPage(
         org_id=org.id, name=org.name, kind=org.kind, registered=org.registered.strftime("%d %b %Y"),
         claimed_step=org.claimed_step, last_harvest=_stamp(last_harvest), rubric_version=score.rubric_version,
@@ -147,8 +152,7 @@ def dossier_page(org: OrgFacts, score: OrgScore, changes: list[str], items: list
         sources=tuple(source_view(s) for s in sources), changes=tuple(changes),
         overrides=tuple(OverrideView(item_id=o.item_id, action=o.action, criterion=o.criterion or "", note=o.note,
                                      by=o.by, at=_stamp(o.at)) for o in overrides),
-        evidence=tuple(evidence_view(i, classes.get(i.evidence.id), label_threshold, label_of=label_of)
-                       for i in items))
+        evidence=tuple(table.values()))
 
 
 def index_row(org: OrgFacts, score: OrgScore | None, criteria: tuple[str, ...], sources: list[SourceFacts],

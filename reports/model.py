@@ -28,6 +28,11 @@ class EvidenceView:
     undated: bool = False  # the item gives no date of its own: it counts, but not for recency or spread
     unverified_account: bool = False  # posted by an account not confirmed as the organisation's own
 
+    @property
+    def called(self) -> str:
+        """What a validator knows the item by: its title, or the kind of post it is."""
+        return self.title or f"{self.platform} post"
+
 
 @dataclass(frozen=True)
 class CitationView:
@@ -56,6 +61,7 @@ class StepView:
     phase: str
     evidence_count: int
     claimed: bool  # at or below the step the organisation says it has reached
+    items: tuple[EvidenceView, ...] = ()  # the first items that evidence it (rows of the evidence table)
 
 
 @dataclass(frozen=True)

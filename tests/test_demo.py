@@ -155,3 +155,16 @@ def test_refusals_are_counted_and_shown_as_coverage(harvested):
     org_id = source_id.split("/")[0]
     dossier = (harvested.result.index.parent / f"{org_id}.html").read_text(encoding="utf-8")
     assert "not collected on purpose in the last run" in dossier
+
+
+def test_each_evidenced_step_names_the_items_that_evidence_it(harvested):
+    """A validator checking a step can go from it to the evidence behind it."""
+    for org in harvested.settings.organisations:
+        dossier = html.fromstring((harvested.result.index.parent / f"{org.id}.html").read_text(encoding="utf-8"))
+        rows = {r.get("id") for r in dossier.xpath('//tr[starts-with(@id, "item-")]')}
+        for step in dossier.xpath('//ol[@class="steps"]/li'):
+            links = step.xpath('.//ul[contains(@class, "step-items")]//a')
+            assert bool(links) == ("evidenced by" in step.text_content()), step.text_content()
+            for a in links:
+                assert a.get("href").startswith("#item-") and a.get("href")[1:] in rows
+                assert a.text_content().strip()
