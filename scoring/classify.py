@@ -8,7 +8,8 @@ threshold at which a score is a label. A step is evidenced by a text labelled wi
 step's criteria (self-evaluation by self-reflection or asking people, publishing by goals, and so
 on), by matching one of its patterns (a pledge, a sign-up), or by an award of the scheme the text
 says the organisation holds (which evidences that award's own steps), and only when the text is on
-the scheme's topic.
+the scheme's topic. The patterns of a step that has criteria count only in a text that evidences
+some criterion: "we have put in place security measures" in a privacy policy improves nothing.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def classify_text(text: str, rubric: Rubric, model: TextModel) -> Classification
                         terms=verdict.terms)
         criteria[name] = CriterionResult(score=score, signals=(hit,))
     labels = {name for name, res in criteria.items() if res.score >= rubric.label_threshold}
-    steps = {int(t.key) for t in rubric.steps if on_topic and (labels & set(t.criteria) or t.matcher.search(text))}
+    steps = {int(t.key) for t in rubric.steps
+             if on_topic and (labels & set(t.criteria) or (labels or not t.criteria) and t.matcher.search(text))}
     if on_topic:
         steps |= rubric.claimed_steps(text)
     areas = tuple(t.key for t in rubric.areas if on_topic and t.matcher.search(text))

@@ -261,3 +261,15 @@ def test_rubric_patterns_match_case_insensitively(pattern, text, matches):
 
     from scoring.rubric import any_of
     assert any_of((re.compile(pattern),)).search(text) is matches
+
+
+def test_a_later_steps_words_count_only_in_text_that_evidences_something(rubric):
+    """Steps 4 to 7 have criteria; their patterns alone, in a page that evidences none, are no step."""
+    policy = ("Privacy notice. We process special category data such as racial or ethnic origin and religion "
+              "only where the law allows. We have put in place appropriate security measures, and we have "
+              "appointed a data protection officer.")
+    result = classify_text(policy, rubric, MODEL)
+    assert result.on_topic and not result.labels(rubric.label_threshold)
+    assert not set(result.steps) & {4, 5, 6, 7}
+    action = "This term we introduced a prayer room and trained all staff in anti-racism, with pupils leading assemblies."
+    assert 6 in classify_text(action, rubric, MODEL).steps
