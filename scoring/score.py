@@ -198,11 +198,14 @@ def _score_criterion(name: str, items: list[Evidence], classes: dict[str, Classi
 
 def _steps(items: list[Evidence], classes: dict[str, Classification], rubric: Rubric,
            overrides: dict[str, list[Override]]) -> tuple[StepStatus, ...]:
+    """Each step with the items that evidence it, strongest first on the step's own criteria."""
     steps = []
     for tag in rubric.steps:
         number = int(tag.key)
-        by = tuple(i.id for i in items if number in classes[i.id].steps
-                   and _decision(overrides.get(i.id, []), "__all__") != "exclude")
+        found = [i.id for i in items if number in classes[i.id].steps
+                 and _decision(overrides.get(i.id, []), "__all__") != "exclude"]
+        by = tuple(sorted(found, key=lambda i: -max((classes[i].criteria[c].score for c in tag.criteria
+                                                     if c in classes[i].criteria), default=0.0)))
         steps.append(StepStatus(number=number, name=tag.name, phase=tag.phase, evidenced_by=by))
     return tuple(sorted(steps, key=lambda s: s.number))
 

@@ -353,3 +353,12 @@ def test_an_included_hub_page_is_not_discounted_but_a_machine_scored_one_is(rubr
     include = Override(item_id="index", action="include", criterion=None, note="the index itself", by="AV", at=NOW)
     forced = roll(rubric, children + [(hub, cls(rubric, {GOALS: 1.0}))], [include]).criterion(GOALS)
     assert forced.cited[0].contribution == 1.0 and forced.cited[0].overridden
+
+
+def test_a_step_lists_its_strongest_evidence_first(rubric):
+    """The dossier names a step's first few items: they should be the ones a validator would cite."""
+    step = next(t for t in rubric.steps if t.criteria)
+    weak, strong, stronger = (cls(rubric, {step.criteria[0]: s}, steps=[int(step.key)]) for s in (0.55, 0.8, 0.95))
+    result = roll(rubric, [(ev("weak"), weak), (ev("strong"), strong), (ev("stronger"), stronger)])
+    status = next(s for s in result.steps if s.number == int(step.key))
+    assert status.evidenced_by == ("stronger", "strong", "weak")
