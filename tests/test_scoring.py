@@ -220,6 +220,10 @@ def test_an_award_not_yet_held_or_of_another_scheme_does_not_evidence_everyone_s
     ("We look forward to receiving our Silver CCQM award in the summer.", set()),
     ("Our application is in, and we would be delighted to receive the Silver CCQM.", set()),
     ("We will hold an assembly about our CCQM Bronze journey.", set()),
+    # ...and medals, stars and teams that happen to be gold in a sentence about the scheme.
+    ("Congratulations to Year 5, who received gold stars during our Cultural Cohesion week.", set()),
+    ("Pupils were awarded gold certificates at our CCQM celebration assembly.", set()),
+    ("Our Silver team achieved first place in the cultural cohesion quiz.", set()),
 ])
 def test_an_award_the_organisation_says_it_holds_evidences_that_awards_own_steps(rubric, text, claimed):
     assert rubric.claimed_steps(text) == claimed
