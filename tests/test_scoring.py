@@ -224,6 +224,7 @@ def test_an_award_not_yet_held_or_of_another_scheme_does_not_evidence_everyone_s
     ("Congratulations to Year 5, who received gold stars during our Cultural Cohesion week.", set()),
     ("Pupils were awarded gold certificates at our CCQM celebration assembly.", set()),
     ("Our Silver team achieved first place in the cultural cohesion quiz.", set()),
+    ("At our CCQM celebration, Year 4 received gold for their display about faiths.", set()),
 ])
 def test_an_award_the_organisation_says_it_holds_evidences_that_awards_own_steps(rubric, text, claimed):
     assert rubric.claimed_steps(text) == claimed
