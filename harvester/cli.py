@@ -56,9 +56,11 @@ _by_option = click.option("--by", default=lambda: os.environ.get("USER", "valida
                           help="Who decided (kept with the decision).")
 
 
-def _settings(ctx: click.Context, out: str | None = None, *, registry: bool = True) -> Settings:
+def _settings(ctx: click.Context, out: str | None = None, *, registry: bool = True,
+              folder_optional: bool = False) -> Settings:
     with _errors():
-        return load_settings(ctx.obj["config"], db=ctx.obj["db"], out=out, registry=registry)
+        return load_settings(ctx.obj["config"], db=ctx.obj["db"], out=out, registry=registry,
+                             folder_optional=folder_optional)
 
 
 def _progress(total: int, label: str = "harvesting"):
@@ -206,10 +208,11 @@ def rescore(ctx: click.Context, org: str, refresh: bool, out: str | None) -> Non
 def classify(ctx: click.Context, file) -> None:
     """JSONL in ({"id", "text"} a line), JSONL out with labels and criteria, in input order.
 
-    A line that cannot be read is named on stderr and skipped; the exit code is then 1."""
+    A line that cannot be read is named on stderr and skipped; the exit code is then 1. Without a
+    config folder it uses the packaged rubric and classifier."""
     from harvester.app.classify import classify_stream
 
-    settings = _settings(ctx, registry=False)
+    settings = _settings(ctx, registry=False, folder_optional=True)
     bad = 0
     with _errors():
         for out in classify_stream(file, settings.rubric, settings.model, source=getattr(file, "name", "-")):

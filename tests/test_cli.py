@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -90,6 +91,20 @@ def test_classify_needs_no_registry(tmp_path):
     result = classify(tmp_path, '{"id": 1, "text": "By March 2027 we will translate every letter home into five languages."}\n')
     assert result.returncode == 0, result.stderr
     assert "goals_set" in json.loads(result.stdout)["labels"]
+
+
+def test_classify_runs_anywhere_with_the_packaged_rubric_and_classifier(tmp_path):
+    """A validator who pip-installed ccqm can classify text from any folder; a folder named and
+    missing is still a mistake."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CCQM_")}
+    line = b'{"id": 1, "text": "By March 2027 we will translate every letter home into five languages."}\n'
+    result = subprocess.run([sys.executable, "-m", "harvester", "classify"], input=line, capture_output=True,
+                            cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "goals_set" in json.loads(result.stdout)["labels"]
+    named = subprocess.run([sys.executable, "-m", "harvester", "--config", "nowhere", "classify"], input=line,
+                           capture_output=True, cwd=tmp_path, env=env)
+    assert named.returncode == 2 and b"config folder not found" in named.stderr
 
 
 def digest(path) -> str:

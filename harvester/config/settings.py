@@ -279,10 +279,12 @@ def _check_environment(env: Mapping[str, str]) -> None:
 
 def load_settings(config_dir: str | Path | None = None, *, db: str | Path | None = None,
                   out: str | Path | None = None, env: Mapping[str, str] | None = None,
-                  registry: bool = True) -> Settings:
+                  registry: bool = True, folder_optional: bool = False) -> Settings:
     """Build the settings from the config folder, the environment and the flags given.
 
-    `registry=False` skips the organisations (for commands such as `classify` that need none)."""
+    `registry=False` skips the organisations (for commands such as `classify` that need none).
+    `folder_optional=True` lets a command that needs only the rubric and the classifier (`classify`)
+    run where there is no ./config and none was named: it then uses the packaged ones."""
     env = os.environ if env is None else env
     _check_environment(env)
     origins: dict[str, str] = {}
@@ -290,8 +292,9 @@ def load_settings(config_dir: str | Path | None = None, *, db: str | Path | None
         origins["config"] = "flag --config"
     elif env.get(CONFIG_ENV):
         config_dir, origins["config"] = env[CONFIG_ENV], f"environment {CONFIG_ENV}"
+    named = config_dir is not None
     config_dir = Path(config_dir or "config")
-    if not config_dir.is_dir():
+    if not config_dir.is_dir() and (named or not folder_optional):
         raise ConfigError("config folder not found (give --config DIR or set CCQM_CONFIG)", file=str(config_dir))
     settings_file = config_dir / "settings.toml"
     data = read_toml(settings_file) if settings_file.exists() else {}
