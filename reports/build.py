@@ -152,7 +152,8 @@ def dossier_page(org: OrgFacts, score: OrgScore, changes: list[str], items: list
         sources=tuple(source_view(s) for s in sources), changes=tuple(changes),
         overrides=tuple(OverrideView(item_id=o.item_id, action=o.action, criterion=o.criterion or "", note=o.note,
                                      by=o.by, at=_stamp(o.at)) for o in overrides),
-        evidence=tuple(table.values()))
+        evidence=tuple(table.values()),
+        claims=tuple((level, tuple(table[i] for i in ids if i in table)[:ITEMS_PER_STEP]) for level, ids in score.claims))
 
 
 def index_row(org: OrgFacts, score: OrgScore | None, criteria: tuple[str, ...], sources: list[SourceFacts],

@@ -124,6 +124,7 @@ class DossierPage:
     changes: tuple[str, ...]
     overrides: tuple[OverrideView, ...]
     evidence: tuple[EvidenceView, ...]
+    claims: tuple[tuple[str, tuple[EvidenceView, ...]], ...] = ()  # (award it says it holds, items saying so)
 
 
 @dataclass(frozen=True)

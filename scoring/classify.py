@@ -42,11 +42,11 @@ def classify_text(text: str, rubric: Rubric, model: TextModel) -> Classification
     labels = {name for name, res in criteria.items() if res.score >= rubric.label_threshold}
     steps = {int(t.key) for t in rubric.steps
              if on_topic and (labels & set(t.criteria) or (labels or not t.criteria) and t.matcher.search(text))}
-    if on_topic:
-        steps |= rubric.claimed_steps(text)
+    claims = rubric.claimed_levels(text) if on_topic else ()
+    steps |= rubric.award_steps(claims)
     areas = tuple(t.key for t in rubric.areas if on_topic and t.matcher.search(text))
     return Classification(criteria=criteria, steps=tuple(sorted(steps)), areas=areas, on_topic=on_topic,
-                          rubric_version=scorer_key(rubric, model))
+                          rubric_version=scorer_key(rubric, model), claims=claims)
 
 
 def classify_evidence(item: Evidence, rubric: Rubric, model: TextModel) -> Classification:

@@ -65,6 +65,7 @@ class Classification:
     areas: tuple[str, ...] = ()
     on_topic: bool = True
     rubric_version: str = ""
+    claims: tuple[str, ...] = ()  # awards of the scheme the text says the organisation holds
 
     def labels(self, threshold: float) -> list[str]:
         return [name for name, res in self.criteria.items() if res.score >= threshold]
@@ -129,6 +130,7 @@ class OrgScore:
     steps: tuple[StepStatus, ...]
     award: Award
     notes: tuple[Override, ...] = field(default=())
+    claims: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (award it says it holds, the items that say so)
 
     def criterion(self, name: str) -> CriterionScore:
         return next(c for c in self.criteria if c.criterion == name)
@@ -144,7 +146,8 @@ def classification_to_dict(c: Classification) -> dict:
                 {"name": h.name, "weight": h.weight, "explain": h.explain, "spans": [list(s) for s in h.spans],
                  "quote": h.quote, "terms": list(h.terms)} for h in r.signals]}
                          for name, r in c.criteria.items()},
-            "steps": list(c.steps), "areas": list(c.areas), "on_topic": c.on_topic, "rubric_version": c.rubric_version}
+            "steps": list(c.steps), "areas": list(c.areas), "on_topic": c.on_topic, "rubric_version": c.rubric_version,
+            "claims": list(c.claims)}
 
 
 def classification_from_dict(data: dict) -> Classification:
@@ -155,7 +158,8 @@ def classification_from_dict(data: dict) -> Classification:
         for s in c["signals"]))
         for name, c in data["criteria"].items()}
     return Classification(criteria=criteria, steps=tuple(data["steps"]), areas=tuple(data["areas"]),
-                          on_topic=data["on_topic"], rubric_version=data["rubric_version"])
+                          on_topic=data["on_topic"], rubric_version=data["rubric_version"],
+                          claims=tuple(data["claims"]))
 
 
 def org_score_from_dict(data: dict) -> OrgScore:
@@ -173,4 +177,5 @@ def org_score_from_dict(data: dict) -> OrgScore:
                            by=o["by"], at=_time(o["at"]), id=o["id"]) for o in data["notes"])
     return OrgScore(org_id=data["org_id"], rubric_version=data["rubric_version"], scored_at=_time(data["scored_at"]),
                     criteria=criteria, steps=steps, notes=notes,
+                    claims=tuple((level, tuple(ids)) for level, ids in data["claims"]),
                     award=Award(level=a["level"], reasons=tuple(a["reasons"]), blockers=tuple(a["blockers"])))

@@ -78,17 +78,22 @@ class Rubric:
     awards: tuple[AwardRule, ...]  # lowest first
     claims: tuple[re.Pattern[str], ...] = ()  # an award of the scheme a text says is held: group `level`
 
+    def claimed_levels(self, text: str) -> tuple[str, ...]:
+        """The awards of the scheme ("Bronze", "Silver", "Gold") that `text` says the organisation
+        holds, lowest first."""
+        if not self.claims or not _claims_gate(self.claims).search(text):
+            return ()  # one fast pass: most texts claim nothing
+        found = {m.group("level").capitalize() for pattern in self.claims for m in pattern.finditer(text)}
+        return tuple(rule.level for rule in self.awards if rule.level in found)
+
     def claimed_steps(self, text: str) -> set[int]:
         """The steps of every award of the scheme that `text` says the organisation holds: the
         scheme's validators checked them when they gave it, so a held Silver evidences steps 1-5."""
-        steps: set[int] = set()
-        if not self.claims or not _claims_gate(self.claims).search(text):
-            return steps  # one fast pass: most texts claim nothing
-        for pattern in self.claims:
-            for match in pattern.finditer(text):
-                level = match.group("level").capitalize()
-                steps.update(s for rule in self.awards if rule.level == level for s in rule.steps)
-        return steps
+        return self.award_steps(self.claimed_levels(text))
+
+    def award_steps(self, levels: tuple[str, ...]) -> set[int]:
+        """The steps the given awards require."""
+        return {s for rule in self.awards if rule.level in levels for s in rule.steps}
 
     def criterion(self, name: str) -> CriterionRule:
         return next(c for c in self.criteria if c.name == name)

@@ -210,6 +210,15 @@ def _steps(items: list[Evidence], classes: dict[str, Classification], rubric: Ru
     return tuple(sorted(steps, key=lambda s: s.number))
 
 
+def _claims(items: list[Evidence], classes: dict[str, Classification], rubric: Rubric,
+            overrides: dict[str, list[Override]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each award of the scheme the organisation says it holds, lowest first, with the items that
+    say so (less any a validator excluded): the scheme's own records can confirm it."""
+    kept = [i.id for i in items if _decision(overrides.get(i.id, []), "__all__") != "exclude"]
+    said = ((rule.level, tuple(i for i in kept if rule.level in classes[i].claims)) for rule in rubric.awards)
+    return tuple((level, ids) for level, ids in said if ids)
+
+
 def _award(criteria: tuple[CriterionScore, ...], steps: tuple[StepStatus, ...], months: int,
            rubric: Rubric) -> Award:
     rank = {lvl: i for i, lvl in enumerate(LEVELS)}
@@ -251,4 +260,5 @@ def score_organisation(org_id: str, items: list[Evidence], classes: dict[str, Cl
     months = len({(i.when.year, i.when.month) for i in items if i.id in counted and i.when})
     notes = tuple(o for o in overrides if o.action == "note")
     return OrgScore(org_id=org_id, rubric_version=scorer or rubric.version, scored_at=now, criteria=criteria,
-                    steps=steps, award=_award(criteria, steps, months, rubric), notes=notes)
+                    steps=steps, award=_award(criteria, steps, months, rubric), notes=notes,
+                    claims=_claims(items, classes, rubric, by_item))

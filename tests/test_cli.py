@@ -98,10 +98,13 @@ def test_classify_runs_anywhere_with_the_packaged_rubric_and_classifier(tmp_path
     missing is still a mistake."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CCQM_")}
     line = b'{"id": 1, "text": "By March 2027 we will translate every letter home into five languages."}\n'
-    result = subprocess.run([sys.executable, "-m", "harvester", "classify"], input=line, capture_output=True,
+    holder = b'{"id": 2, "text": "We are now a CCQM Bronze school."}\n'
+    result = subprocess.run([sys.executable, "-m", "harvester", "classify"], input=line + holder, capture_output=True,
                             cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
-    assert "goals_set" in json.loads(result.stdout)["labels"]
+    first, second = (json.loads(out) for out in result.stdout.splitlines())
+    assert "goals_set" in first["labels"] and first["claims"] == []
+    assert second["claims"] == ["Bronze"] and {1, 2, 3} <= set(second["steps"])
     named = subprocess.run([sys.executable, "-m", "harvester", "--config", "nowhere", "classify"], input=line,
                            capture_output=True, cwd=tmp_path, env=env)
     assert named.returncode == 2 and b"config folder not found" in named.stderr

@@ -103,3 +103,43 @@ def test_index_lists_award_holders_above_organisations_only_starting():
     assert [r.org_id for r in page.rows] == ["silver", "bronze-strong", "bronze-weak", "starter", "unscored"]
     text = html.fromstring(render_index(page)).text_content()
     assert text.index("Silver") < text.index("Bronze-Strong") < text.index("Starter")
+
+
+HOLDER = """
+[[organisation]]
+id = "holder"
+name = "Holder Primary"
+kind = "school"
+registered = 2025-01-01
+step = 5
+website = "https://holder.example/"
+"""
+
+
+def test_the_dossier_says_which_award_the_organisation_says_it_holds_and_where(tmp_path):
+    """The scheme's own records can confirm a claimed award: the validator sees it, and the item."""
+    from harvester.app.overrides import add_override
+
+    config = write_config(tmp_path / "config", organisations=HOLDER)
+    settings = load_settings(config, db=tmp_path / "db.duckdb", out=tmp_path / "out", env={})
+    pages = {"news": ("Silver at last", "We are proud to be the first school in the city to achieve the Silver "
+                                        "Award for the Cultural Cohesion Quality Mark (CCQM)."),
+             "menu": ("Lunch menu", "Pasta bake on Monday, curry on Tuesday.")}
+    with open_store(settings.db_path) as store:
+        for native, (title, text) in pages.items():
+            store.save_item(Item(org_id="holder", source_id="holder/website/x", platform="website", kind="page",
+                                 native_id=native, url=f"https://holder.example/{native}", title=title, text=text,
+                                 published=NOW), NOW)
+    score(settings, settings.organisations, now=NOW)
+    dossier = write_dossiers(settings, settings.organisations).parent / "holder.html"
+    facts = html.fromstring(dossier.read_text(encoding="utf-8")).xpath('//dl[contains(@class, "facts")]')[0]
+    said = facts.xpath('dt[. = "Says it holds"]/following-sibling::dd[1]')[0]
+    assert "the CCQM Silver award" in said.text_content()
+    (link,) = said.xpath(".//a")
+    assert link.text_content() == "Silver at last" and link.get("href").startswith("#item-")
+
+    add_override(settings, "holder", "https://holder.example/news", include=None, exclude="*",
+                 note="not this school's award", by="AV")
+    score(settings, settings.organisations, now=NOW)
+    dossier = write_dossiers(settings, settings.organisations).parent / "holder.html"
+    assert "Says it holds" not in dossier.read_text(encoding="utf-8")  # a validator excluded the item

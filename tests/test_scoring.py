@@ -228,7 +228,8 @@ def test_an_award_not_yet_held_or_of_another_scheme_does_not_evidence_everyone_s
 ])
 def test_an_award_the_organisation_says_it_holds_evidences_that_awards_own_steps(rubric, text, claimed):
     assert rubric.claimed_steps(text) == claimed
-    assert claimed <= set(classify_text(text, rubric, MODEL).steps)
+    result = classify_text(text, rubric, MODEL)
+    assert claimed <= set(result.steps) and rubric.award_steps(result.claims) == claimed
 
 
 def test_a_claim_pattern_must_say_which_award_it_reads():

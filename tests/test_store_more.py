@@ -249,3 +249,12 @@ def test_an_empty_file_is_either_a_new_database_or_one_clear_usage_error(tmp_pat
             assert store.counts()["organisations"] == 0
     except StoreUnusableError as exc:
         assert exc.exit_code == 2 and "IO Error" not in str(exc)
+
+
+def test_a_score_blob_written_before_claims_were_recorded_still_loads(tmp_path):
+    score = a_score()
+    data = dataclasses.asdict(score)
+    del data["claims"]
+    with open_store(tmp_path / "ccqm.duckdb") as store:
+        insert_score_run(store, "v1", json.dumps({"format": "score", "v": 1, "data": data}, default=str))
+        assert store.latest_score("alpha") == score and score.claims == ()

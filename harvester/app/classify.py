@@ -1,7 +1,7 @@
 """`ccqm classify`: JSONL in, JSONL out, one line per line, in input order.
 
 Input lines are `{"id": ..., "text": ...}`; output lines are
-`{"id", "labels": [...], "criteria": {name: {"score", "signals": [...]}}, "steps", "areas", "model"}`;
+`{"id", "labels": [...], "criteria": {name: {"score", "signals": [...]}}, "steps", "areas", "claims", "model"}`;
 each criterion's one signal is the passage that carried it (`text`, `spans`) and the `terms` that
 weighed most there.
 A line that cannot be read (invalid UTF-8, not JSON, nested too deep, the wrong shape) is
@@ -31,6 +31,7 @@ def classify_record(record: dict, rubric: Rubric, model: TextModel) -> dict:
                      for name, res in result.criteria.items()},
         "steps": list(result.steps),
         "areas": list(result.areas),
+        "claims": list(result.claims),
         "model": result.rubric_version,
     }
 

@@ -25,10 +25,17 @@ def _signals_get_terms(data: dict) -> dict:
     return data
 
 
-CURRENT = {"classification": 2, "score": 1}
+def _claims_recorded(data: dict) -> dict:
+    """classification v3, score v2: the awards of the scheme the organisation says it holds (none
+    recorded before)."""
+    data.setdefault("claims", [])
+    return data
+
+
+CURRENT = {"classification": 3, "score": 2}
 UPGRADES: dict[str, dict[int, Callable[[dict], dict]]] = {
-    "classification": {0: lambda d: d, 1: _signals_get_terms},  # v1 put v0's fields, unchanged, in the envelope
-    "score": {0: lambda d: d},
+    "classification": {0: lambda d: d, 1: _signals_get_terms, 2: _claims_recorded},  # v1 put v0's fields, unchanged, in the envelope
+    "score": {0: lambda d: d, 1: _claims_recorded},
 }
 BUILD: dict[str, Callable[[dict], Any]] = {"classification": classification_from_dict, "score": org_score_from_dict}
 FLATTEN: dict[str, Callable[[Any], dict]] = {"classification": classification_to_dict, "score": asdict}
