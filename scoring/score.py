@@ -196,25 +196,22 @@ def _score_criterion(name: str, items: list[Evidence], classes: dict[str, Classi
                           reasons=tuple(reasons), cited=tuple(cited), excluded=tuple(excluded))
 
 
-def _steps(items: list[Evidence], classes: dict[str, Classification], rubric: Rubric,
-           overrides: dict[str, list[Override]]) -> tuple[StepStatus, ...]:
+def _steps(kept: list[str], classes: dict[str, Classification], rubric: Rubric) -> tuple[StepStatus, ...]:
     """Each step with the items that evidence it, strongest first on the step's own criteria."""
     steps = []
     for tag in rubric.steps:
         number = int(tag.key)
-        found = [i.id for i in items if number in classes[i.id].steps
-                 and _decision(overrides.get(i.id, []), "__all__") != "exclude"]
+        found = [i for i in kept if number in classes[i].steps]
         by = tuple(sorted(found, key=lambda i: -max((classes[i].criteria[c].score for c in tag.criteria
                                                      if c in classes[i].criteria), default=0.0)))
         steps.append(StepStatus(number=number, name=tag.name, phase=tag.phase, evidenced_by=by))
     return tuple(sorted(steps, key=lambda s: s.number))
 
 
-def _claims(items: list[Evidence], classes: dict[str, Classification], rubric: Rubric,
-            overrides: dict[str, list[Override]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def _claims(kept: list[str], classes: dict[str, Classification],
+            rubric: Rubric) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """Each award of the scheme the organisation says it holds, lowest first, with the items that
-    say so (less any a validator excluded): the scheme's own records can confirm it."""
-    kept = [i.id for i in items if _decision(overrides.get(i.id, []), "__all__") != "exclude"]
+    say so: the scheme's own records can confirm it."""
     said = ((rule.level, tuple(i for i in kept if rule.level in classes[i].claims)) for rule in rubric.awards)
     return tuple((level, ids) for level, ids in said if ids)
 
@@ -255,10 +252,11 @@ def score_organisation(org_id: str, items: list[Evidence], classes: dict[str, Cl
     by_item = _overrides_by_item(overrides)
     hubs = _hubs(items)
     criteria = tuple(_score_criterion(name, items, classes, by_item, rubric, now, hubs) for name in CRITERIA)
-    steps = _steps(items, classes, rubric, by_item)
+    kept = [i.id for i in items if _decision(by_item.get(i.id, []), "__all__") != "exclude"]  # not excluded outright
+    steps = _steps(kept, classes, rubric)
     counted = {c.item_id for crit in criteria for c in crit.cited}
     months = len({(i.when.year, i.when.month) for i in items if i.id in counted and i.when})
     notes = tuple(o for o in overrides if o.action == "note")
     return OrgScore(org_id=org_id, rubric_version=scorer or rubric.version, scored_at=now, criteria=criteria,
                     steps=steps, award=_award(criteria, steps, months, rubric), notes=notes,
-                    claims=_claims(items, classes, rubric, by_item))
+                    claims=_claims(kept, classes, rubric))
