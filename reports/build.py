@@ -21,7 +21,7 @@ from reports.timeline import build_timeline
 from scoring import Classification, Evidence, OrgScore, Override
 
 CITES_PER_CARD = 3
-ITEMS_PER_STEP = 3  # a step names the first few items that evidence it, linked to their rows
+ITEMS_NAMED = 3  # a step, or an award it says it holds, names its first few items, linked to their rows
 
 
 @dataclass(frozen=True)
@@ -137,10 +137,12 @@ def dossier_page(org: OrgFacts, score: OrgScore, changes: list[str], items: list
     label_of = {key: info.label for key, info in criteria.items()}
     table = {i.evidence.id: evidence_view(i, classes.get(i.evidence.id), label_threshold, label_of=label_of)
              for i in items}
+
+    def named(ids: tuple[str, ...]) -> tuple[EvidenceView, ...]:
+        return tuple(table[i] for i in ids if i in table)[:ITEMS_NAMED]
+
     steps = tuple(StepView(number=s.number, name=s.name, phase=s.phase, evidence_count=len(s.evidenced_by),
-                           claimed=s.number <= org.claimed_step,
-                           items=tuple(table[i] for i in s.evidenced_by if i in table)[:ITEMS_PER_STEP])
-                  for s in score.steps)
+                           claimed=s.number <= org.claimed_step, items=named(s.evidenced_by)) for s in score.steps)
     labelled = [i for i in items if classes.get(i.evidence.id) and classes[i.evidence.id].labels(label_threshold)]
     months = Counter(i.evidence.when.strftime("%Y-%m") for i in labelled if i.evidence.when)
     undated = sum(1 for i in labelled if not i.evidence.when)
@@ -153,7 +155,7 @@ def dossier_page(org: OrgFacts, score: OrgScore, changes: list[str], items: list
         overrides=tuple(OverrideView(item_id=o.item_id, action=o.action, criterion=o.criterion or "", note=o.note,
                                      by=o.by, at=_stamp(o.at)) for o in overrides),
         evidence=tuple(table.values()),
-        claims=tuple((level, tuple(table[i] for i in ids if i in table)[:ITEMS_PER_STEP]) for level, ids in score.claims))
+        claims=tuple((level, named(ids)) for level, ids in score.claims))
 
 
 def index_row(org: OrgFacts, score: OrgScore | None, criteria: tuple[str, ...], sources: list[SourceFacts],
