@@ -25,7 +25,7 @@ def test_training_reproduces_the_shipped_classifier_and_holds_the_floors(tmp_pat
         "fixtures/labelled changed: retrain (ccqm train), re-pin (python bench/score_eval.py --pin) and say why"
     report, _ = train(SET, tmp_path / "classifier.json.gz")
     shipped = packaged_classifier_path()
-    assert hashlib.sha256(shipped.read_bytes()).hexdigest() == SHIPPED_SHA256
+    assert hashlib.sha256(shipped.read_bytes()).hexdigest() == SHIPPED_SHA256, "the shipped file is not the pinned one"
     _assert_same_model(_read(tmp_path / "classifier.json.gz"), _read(shipped))
     figures = {"macro_f1": report.macro_f1, **{n: m["f1"] for n, m in report.per_criterion.items()}}
     for key, floor in baseline["floors"].items():
