@@ -81,8 +81,11 @@ class Rubric:
     def claimed_levels(self, text: str) -> tuple[str, ...]:
         """The awards of the scheme ("Bronze", "Silver", "Gold") that `text` says the organisation
         holds, lowest first."""
-        if not self.claims or not _claims_gate(self.claims).search(text):
-            return ()  # one fast pass: most texts claim nothing
+        lowered = text.lower()
+        if not self.claims or not any(rule.level.lower() in lowered for rule in self.awards):
+            return ()  # a claim names its award's level: most texts name none, and this costs little
+        if not _claims_gate(self.claims).search(text):
+            return ()  # one pass of every pattern: most texts that name a level claim nothing
         found = {m.group("level").capitalize() for pattern in self.claims for m in pattern.finditer(text)}
         return tuple(rule.level for rule in self.awards if rule.level in found)
 

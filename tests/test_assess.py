@@ -75,3 +75,24 @@ def test_undated_evidence_is_shown_as_undated_and_not_placed_in_time(tmp_path):
     marked = dossier.xpath('//span[@class="undated"]/text()')
     assert marked and all(m.startswith("date unknown (found 01 Nov 2026)") for m in marked)
     assert "1 more item of evidence gives no date and is not shown" in dossier.text_content()
+
+
+def test_every_item_gets_its_own_texts_classification_on_every_core_when_texts_repeat(
+        tmp_path, monkeypatch):
+    import harvester.app.assess as assess
+    from scoring import classify_text
+
+    monkeypatch.setattr(assess, "PARALLEL_FROM", 4)  # worker processes, without 400 items to pay for them
+    texts = [GOALS, "School dinners: pasta bake.", "We surveyed 120 parents: 84% said they feel welcome.",
+             "Term dates for 2026 to 2027.", "Our staff trained in anti-racist practice this term."]
+    items = [page(n, texts[n % len(texts)], NOW) for n in range(12)]  # each text on two or three pages
+    settings = settings_with(tmp_path, items)
+    outcome = score(settings, settings.organisations, now=NOW)[0]
+    assert outcome.classified == 12
+    with open_store(settings.db_path) as store:
+        rows = {row["url"]: row for row in store.items_for("oakfield")}
+        stored = store.classifications(list(rows.values()), settings.scorer_key)
+    for n, it in enumerate(items):
+        expected = classify_text(f"{it.title}\n{it.text}", settings.rubric, settings.model)
+        got = stored[rows[it.url]["id"]]
+        assert got.criteria == expected.criteria and got.steps == expected.steps, it.url

@@ -213,6 +213,7 @@ def test_an_award_not_yet_held_or_of_another_scheme_does_not_evidence_everyone_s
     ("Our head teacher was presented with our Bronze CCQM certificate by the Lord Mayor.", {1, 2, 3}),
     ("We are now a CCQM Bronze school!", {1, 2, 3}),
     ("We are proud to be a Silver CCQM organisation.", {1, 2, 3, 4, 5}),
+    ("WE HAVE ACHIEVED THE CCQM SILVER AWARD!", {1, 2, 3, 4, 5}),
     # ...and ways they say they hope to.
     ("Our ambition is to be the first school in the city to achieve the Gold CCQM.", set()),
     ("We aim to become the first mosque in the county to achieve the Silver CCQM.", set()),

@@ -17,7 +17,7 @@ from harvester.items import utcnow
 from harvester.config.registry import Organisation
 from harvester.config.settings import Settings
 from harvester.store.db import open_store
-from scoring import Classification, Evidence, OrgScore, classify_evidence, describe_changes, score_organisation
+from scoring import Classification, Evidence, OrgScore, classify_text, describe_changes, score_organisation
 
 
 @dataclass
@@ -44,18 +44,24 @@ def _start_worker(rubric, model) -> None:
     _WORKER = (rubric, model)
 
 
-def _classify_in_worker(item: Evidence) -> Classification:
-    return classify_evidence(item, *_WORKER)
+def _classify_in_worker(body: str) -> Classification:
+    return classify_text(body, *_WORKER)
 
 
 def classify_all(items: list[Evidence], settings: Settings) -> list[Classification]:
-    """Classify items, on every core when there are enough of them to pay for starting workers."""
+    """Classify items, each distinct text once (a page met under two addresses, a post shared
+    twice), on every core when there are enough of them to pay for starting workers."""
+    bodies = [item.body for item in items]
+    distinct = list(dict.fromkeys(bodies))
     cores = min(os.cpu_count() or 1, 8)
-    if len(items) < PARALLEL_FROM or cores < 2:
-        return [classify_evidence(item, settings.rubric, settings.model) for item in items]
-    with ProcessPoolExecutor(max_workers=cores, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_start_worker, initargs=(settings.rubric, settings.model)) as pool:
-        return list(pool.map(_classify_in_worker, items, chunksize=32))
+    if len(distinct) < PARALLEL_FROM or cores < 2:
+        found = [classify_text(body, settings.rubric, settings.model) for body in distinct]
+    else:
+        with ProcessPoolExecutor(max_workers=cores, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_start_worker, initargs=(settings.rubric, settings.model)) as pool:
+            found = list(pool.map(_classify_in_worker, distinct, chunksize=32))
+    by_body = dict(zip(distinct, found))
+    return [by_body[body] for body in bodies]
 
 
 def score(settings: Settings, orgs: tuple[Organisation, ...], now: dt.datetime | None = None) -> list[ScoreOutcome]:
