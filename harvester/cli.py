@@ -84,6 +84,23 @@ def _progress(total: int, label: str = "harvesting"):
     return line
 
 
+def _classify_progress():
+    """A progress callback for classifying: a bar on a terminal, a line at each tenth otherwise."""
+    from harvester.app.assess import every_tenth
+
+    if not sys.stderr.isatty():
+        return every_tenth(lambda line: click.echo(line, err=True))
+    bars = []
+
+    def step(done: int, total: int) -> None:
+        if not bars:
+            bars.append(click.progressbar(length=total, label="classifying", file=sys.stderr, show_pos=True))
+        bars[0].update(done - bars[0].pos)
+        if done >= total:
+            bars[0].render_finish()
+    return step
+
+
 def _print_harvest(report) -> None:
     totals = report.totals
     click.echo(f"harvest {report.run_id}: {len(report.outcomes)} sources, {totals['new']} new, "
@@ -162,7 +179,7 @@ def score_cmd(ctx: click.Context, orgs: tuple[str, ...]) -> None:
 
     settings = _settings(ctx)
     with _errors():
-        for s in score(settings, settings.select(orgs)):
+        for s in score(settings, settings.select(orgs), on_classified=_classify_progress()):
             click.echo(f"{s.org.id}: {_levels(s.after)}; {s.classified} classified")
 
 
@@ -190,7 +207,8 @@ def rescore(ctx: click.Context, org: str, refresh: bool, out: str | None) -> Non
 
     settings = _settings(ctx, out)
     with _errors():
-        result = refresh_round(settings, settings.select([org]), harvest_first=refresh)
+        result = refresh_round(settings, settings.select([org]), harvest_first=refresh,
+                               on_classified=_classify_progress())
     if result.report:
         _print_harvest(result.report)
     outcome = result.scores[0]

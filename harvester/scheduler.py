@@ -17,9 +17,10 @@ from harvester.config.settings import Settings
 
 def nightly(settings: Settings, echo: Callable[[str], None] = print) -> None:
     """One nightly run: the same refresh as `ccqm rescore --refresh`, for every organisation."""
+    from harvester.app.assess import every_tenth
     from harvester.app.refresh import refresh
 
-    result = refresh(settings, settings.organisations)
+    result = refresh(settings, settings.organisations, on_classified=every_tenth(echo))
     echo(f"harvest {result.report.run_id}: {len(result.report.outcomes)} sources, {len(result.failed)} failed")
     echo(f"dossiers: {result.index}")
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 
 import duckdb
 
+from tests.conftest import PROJECT
 from tests.test_config import run_ccqm
 
 
@@ -182,6 +184,21 @@ def test_score_prints_each_organisation_and_classifies_only_what_is_new(harveste
     assert "0 classified" in lines["greenfield-primary"]  # cached from the first scoring
     assert "Gold" in lines["greenfield-primary"] or "Silver" in lines["greenfield-primary"]
     assert "no award yet" in lines["riverside-larder"]
+
+
+def test_score_says_how_far_classifying_has_got(harvested_copy):
+    config, db = harvested_copy.config_dir, harvested_copy.db_path
+    rubric = config / "rubric.toml"
+    text = (PROJECT / "config" / "rubric.toml").read_text(encoding="utf-8")
+    rubric.write_text(re.sub(r'(?m)^version = "[^"]*"', 'version = "edited-by-a-validator"', text, count=1),
+                      encoding="utf-8")  # a new rubric: every stored text is classified afresh
+    result = cli(config, db, "score")
+    assert result.returncode == 0, result.stderr
+    said = [tuple(map(int, m.groups())) for m in re.finditer(r"classified (\d+) of (\d+) texts", result.stderr)]
+    assert 2 <= len(said) <= 11  # a line at each tenth, not one a text
+    total = said[-1][1]
+    assert said[-1] == (total, total) and [done for done, _ in said] == sorted({done for done, _ in said})
+    assert total <= sum(int(m) for m in re.findall(r"(\d+) classified", result.stdout))  # a repeated text once
 
 
 def test_schedule_runs_in_the_foreground_until_interrupted(demo_config, tmp_path):

@@ -12,6 +12,7 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Callable
 
 from harvester.items import utcnow
 from harvester.config.registry import Organisation
@@ -48,33 +49,52 @@ def _classify_in_worker(body: str) -> Classification:
     return classify_text(body, *_WORKER)
 
 
-def classify_all(items: list[Evidence], settings: Settings) -> list[Classification]:
+Progress = Callable[[int, int], None]  # (texts classified so far, texts to classify)
+
+
+def classify_all(items: list[Evidence], settings: Settings, on_classified: Progress | None = None) -> list[Classification]:
     """Classify items, each distinct text once (a page met under two addresses, a post shared
     twice), on every core when there are enough of them to pay for starting workers."""
     bodies = [item.body for item in items]
     distinct = list(dict.fromkeys(bodies))
+    tick = on_classified or (lambda done, total: None)
     cores = min(os.cpu_count() or 1, 8)
+    found: list[Classification] = []
     if len(distinct) < PARALLEL_FROM or cores < 2:
-        found = [classify_text(body, settings.rubric, settings.model) for body in distinct]
+        for body in distinct:
+            found.append(classify_text(body, settings.rubric, settings.model))
+            tick(len(found), len(distinct))
     else:
         with ProcessPoolExecutor(max_workers=cores, mp_context=multiprocessing.get_context("spawn"),
                                  initializer=_start_worker, initargs=(settings.rubric, settings.model)) as pool:
-            found = list(pool.map(_classify_in_worker, distinct, chunksize=32))
+            for classification in pool.map(_classify_in_worker, distinct, chunksize=32):
+                found.append(classification)
+                tick(len(found), len(distinct))
     by_body = dict(zip(distinct, found))
     return [by_body[body] for body in bodies]
 
 
-def score(settings: Settings, orgs: tuple[Organisation, ...], now: dt.datetime | None = None) -> list[ScoreOutcome]:
+def every_tenth(echo: Callable[[str], None]) -> Progress:
+    """A progress callback for logs: one line at each tenth of the texts classified."""
+    def tick(done: int, total: int) -> None:
+        if done == total or done * 10 // total > (done - 1) * 10 // total:
+            echo(f"classified {done} of {total} texts")
+    return tick
+
+
+def score(settings: Settings, orgs: tuple[Organisation, ...], now: dt.datetime | None = None,
+          on_classified: Progress | None = None) -> list[ScoreOutcome]:
     """Score the organisations: read what is stored, classify what is new (all of it at once, on
     every core) with the database closed so that another process can use it meanwhile, then save
-    each organisation's classifications and score."""
+    each organisation's classifications and score. `on_classified` hears how far classifying has
+    got: a first scoring of many pages takes a minute or more."""
     now = now or utcnow()
     with open_store(settings.db_path) as store:
         store.sync_organisations(settings.organisations, now)
         stored = {org.id: store.items_for(org.id) for org in orgs}
         classes = {org.id: store.classifications(stored[org.id], settings.scorer_key) for org in orgs}
     missing = [(org.id, row) for org in orgs for row in stored[org.id] if row["id"] not in classes[org.id]]
-    for (org_id, row), c in zip(missing, classify_all([evidence_from_row(row) for _, row in missing], settings)):
+    for (org_id, row), c in zip(missing, classify_all([evidence_from_row(row) for _, row in missing], settings, on_classified)):
         classes[org_id][row["id"]] = c
     outcomes = []
     for org in orgs:

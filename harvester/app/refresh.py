@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from harvester.app.assess import ScoreOutcome, score
+from harvester.app.assess import Progress, ScoreOutcome, score
 from harvester.app.dossiers import write_dossiers
 from harvester.app.harvest import HarvestReport, SourceOutcome, harvest
 from harvester.config.registry import Organisation
@@ -31,13 +31,14 @@ class RefreshResult:
 
 
 def refresh(settings: Settings, orgs: tuple[Organisation, ...], *, harvest_first: bool = True,
-            http: Http | None = None, on_source: Callable[[SourceOutcome], None] | None = None) -> RefreshResult:
+            http: Http | None = None, on_source: Callable[[SourceOutcome], None] | None = None,
+            on_classified: Progress | None = None) -> RefreshResult:
     """Harvest (unless told not to), score and write the dossiers of `orgs`."""
     everyone = set(orgs) == set(settings.organisations)  # a whole round also reads the scheme's mentions
     report = harvest(settings, orgs, http=http, on_source=on_source, scheme=everyone) if harvest_first else None
     if report is not None and report.interrupted:
         raise InterruptedRun(f"harvest {report.run_id} was stopped: {report.totals['new']} new items saved; "
                              "not scored. The next run carries on")
-    scores = score(settings, orgs)
+    scores = score(settings, orgs, on_classified=on_classified)
     index = write_dossiers(settings, orgs)
     return RefreshResult(report=report, scores=scores, index=index)
