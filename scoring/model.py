@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 CRITERIA = ("self_reflection", "quiz_outcomes", "goals_set", "actions_taken", "progress_shared")
 LEVELS = ("none", "bronze", "silver", "gold")  # a criterion's level, lowest first
@@ -134,6 +134,18 @@ class OrgScore:
 
     def criterion(self, name: str) -> CriterionScore:
         return next(c for c in self.criteria if c.criterion == name)
+
+
+def plain(value):
+    """`dataclasses.asdict` without its deep copies (a score has thousands of parts, and they are
+    immutable): dataclasses as dicts, tuples and lists as lists, anything else as it is."""
+    if hasattr(value, "__dataclass_fields__"):
+        return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
 
 
 def _time(value: str | None) -> dt.datetime | None:

@@ -9,11 +9,10 @@ than this code is refused rather than guessed at.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from typing import Any, Callable
 
 from scoring.model import (
-    Classification, OrgScore, classification_from_dict, classification_to_dict, org_score_from_dict,
+    Classification, OrgScore, classification_from_dict, classification_to_dict, org_score_from_dict, plain,
 )
 
 # For each kind: the current version and the upgrade from each older version to the next.
@@ -38,7 +37,7 @@ UPGRADES: dict[str, dict[int, Callable[[dict], dict]]] = {
     "score": {0: lambda d: d, 1: _claims_recorded},
 }
 BUILD: dict[str, Callable[[dict], Any]] = {"classification": classification_from_dict, "score": org_score_from_dict}
-FLATTEN: dict[str, Callable[[Any], dict]] = {"classification": classification_to_dict, "score": asdict}
+FLATTEN: dict[str, Callable[[Any], dict]] = {"classification": classification_to_dict, "score": plain}
 
 
 class BlobError(ValueError):
