@@ -11,6 +11,7 @@ import datetime as dt
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable
 
@@ -59,17 +60,16 @@ def classify_all(items: list[Evidence], settings: Settings, on_classified: Progr
     distinct = list(dict.fromkeys(bodies))
     tick = on_classified or (lambda done, total: None)
     cores = min(os.cpu_count() or 1, 8)
+    parallel = len(distinct) >= PARALLEL_FROM and cores >= 2
     found: list[Classification] = []
-    if len(distinct) < PARALLEL_FROM or cores < 2:
-        for body in distinct:
-            found.append(classify_text(body, settings.rubric, settings.model))
+    with (ProcessPoolExecutor(max_workers=cores, mp_context=multiprocessing.get_context("spawn"),
+                              initializer=_start_worker, initargs=(settings.rubric, settings.model))
+          if parallel else nullcontext()) as pool:
+        results = (pool.map(_classify_in_worker, distinct, chunksize=32) if parallel
+                   else (classify_text(body, settings.rubric, settings.model) for body in distinct))
+        for classification in results:
+            found.append(classification)
             tick(len(found), len(distinct))
-    else:
-        with ProcessPoolExecutor(max_workers=cores, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_start_worker, initargs=(settings.rubric, settings.model)) as pool:
-            for classification in pool.map(_classify_in_worker, distinct, chunksize=32):
-                found.append(classification)
-                tick(len(found), len(distinct))
     by_body = dict(zip(distinct, found))
     return [by_body[body] for body in bodies]
 
@@ -94,7 +94,8 @@ def score(settings: Settings, orgs: tuple[Organisation, ...], now: dt.datetime |
         stored = {org.id: store.items_for(org.id) for org in orgs}
         classes = {org.id: store.classifications(stored[org.id], settings.scorer_key) for org in orgs}
     missing = [(org.id, row) for org in orgs for row in stored[org.id] if row["id"] not in classes[org.id]]
-    for (org_id, row), c in zip(missing, classify_all([evidence_from_row(row) for _, row in missing], settings, on_classified)):
+    fresh_items = [evidence_from_row(row) for _, row in missing]
+    for (org_id, row), c in zip(missing, classify_all(fresh_items, settings, on_classified)):
         classes[org_id][row["id"]] = c
     outcomes = []
     for org in orgs:
