@@ -28,7 +28,8 @@ def scorer_key(rubric: Rubric, model: TextModel) -> str:
 
 def classify_text(text: str, rubric: Rubric, model: TextModel) -> Classification:
     """Score `text` on every criterion; spans index into `text`."""
-    on_topic = any_of(rubric.topic).search(text)
+    lowered = text.lower()  # the rubric's patterns match case-insensitively: lower the text once
+    on_topic = any_of(rubric.topic).search(text, lowered)
     factor = 1.0 if on_topic else rubric.off_topic_factor
     criteria: dict[str, CriterionResult] = {}
     for name, verdict in judge(text, model).items():
@@ -41,10 +42,10 @@ def classify_text(text: str, rubric: Rubric, model: TextModel) -> Classification
         criteria[name] = CriterionResult(score=score, signals=(hit,))
     labels = {name for name, res in criteria.items() if res.score >= rubric.label_threshold}
     steps = {int(t.key) for t in rubric.steps
-             if on_topic and (labels & set(t.criteria) or (labels or not t.criteria) and t.matcher.search(text))}
-    claims = rubric.claimed_levels(text) if on_topic else ()
+             if on_topic and (labels & set(t.criteria) or (labels or not t.criteria) and t.matcher.search(text, lowered))}
+    claims = rubric.claimed_levels(text, lowered) if on_topic else ()
     steps |= rubric.award_steps(claims)
-    areas = tuple(t.key for t in rubric.areas if on_topic and t.matcher.search(text))
+    areas = tuple(t.key for t in rubric.areas if on_topic and t.matcher.search(text, lowered))
     return Classification(criteria=criteria, steps=tuple(sorted(steps)), areas=areas, on_topic=on_topic,
                           rubric_version=scorer_key(rubric, model), claims=claims)
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
 from collections import Counter
 from functools import lru_cache
-from itertools import chain
+from itertools import accumulate, chain
 
 WORD = re.compile(r"(?u)\b\w\w+\b|%")
 PERCENT = re.compile(r"\d+(?:[.,]\d+)?\s?(?:%|per ?cent\b)", re.IGNORECASE)
@@ -23,17 +24,29 @@ NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 SPACE = re.compile(r"\s+")
 COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 CHAR_SIZES = (4, 5)  # 3-grams as well: no better (grouped CV 0.634 against 0.635), and slower
+JOIN = "\x00"  # joins texts normalised together: never in a normalised text, matched by no pattern here
 
 
-def normalise(text: str) -> str:
-    """Lower case, accents stripped, numbers folded to their shape, white space collapsed."""
+def _fold(text: str) -> str:
     text = text.lower()
     if not text.isascii():
         text = COMBINING.sub("", unicodedata.normalize("NFKD", text))
     text = PERCENT.sub(" pctnum ", text)
     text = YEAR.sub(" yearnum ", text)
     text = NUMBER.sub(" num ", text)
-    return SPACE.sub(" ", text).strip()
+    return SPACE.sub(" ", text)
+
+
+def normalise(text: str) -> str:
+    """Lower case, accents stripped, numbers folded to their shape, white space collapsed."""
+    return _fold(text.replace(JOIN, " ")).strip()
+
+
+def normalise_each(texts: list[str]) -> list[str]:
+    """`normalise` of each text, in one pass over them joined: a page is read as a hundred
+    sentences, and a pass each costs more than the folding itself."""
+    joined = _fold(JOIN.join(text.replace(JOIN, " ") for text in texts))
+    return [part.strip() for part in joined.split(JOIN)]
 
 
 # Cues: the shapes of language each criterion is written in, as one feature each, so that what the
@@ -59,6 +72,18 @@ READABLE = {"~asked": "[asking people]", "~result": "[what people said]", "~futu
 def readable(term: str) -> str:
     """A word feature (without its `w:` prefix) as a validator can read it in a dossier."""
     return " ".join(READABLE.get(word, word) for word in term.split())
+
+
+def cues_each(norms: list[str]) -> list[list[str]]:
+    """The cues of each normalised text, as `word_terms` finds them, each pattern run once over the
+    texts joined (no cue can match across the join)."""
+    joined = JOIN.join(norms)
+    starts = list(accumulate((len(norm) + 1 for norm in norms[:-1]), initial=0))
+    found: list[list[str]] = [[] for _ in norms]
+    for name, pattern in _CUES:
+        for match in pattern.finditer(joined):
+            found[bisect_right(starts, match.start()) - 1].append(name)
+    return found
 
 
 def word_terms(norm: str) -> list[str]:

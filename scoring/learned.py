@@ -19,10 +19,11 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
-from scoring.features import char_terms, normalise, readable, word_terms
+from scoring.features import WORD, char_terms, cues_each, normalise_each, readable
 
 SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\s*\n\s*")
 WINDOW_CHARS = 600  # about the length of the passages the model learned from
@@ -54,6 +55,11 @@ class TextModel:
         object.__setattr__(self, "idf_array", np.asarray(self.idf, dtype=np.float64))
         object.__setattr__(self, "is_word", np.asarray([t.startswith("w:") for t in self.terms], dtype=bool))
         object.__setattr__(self, "token_columns", {})  # token -> its known character n-grams' columns
+        words = [(t[2:], j) for j, t in enumerate(self.terms) if t.startswith("w:")]
+        # the word features by the words themselves (a unigram) or a pair of them (a bigram), so that
+        # reading a text looks each up without building its name (see `features.word_terms`)
+        object.__setattr__(self, "word_columns", {w: j for w, j in words if " " not in w})
+        object.__setattr__(self, "pair_columns", {tuple(w.split(" ")): j for w, j in words if w.count(" ") == 1})
 
     @property
     def key(self) -> str:
@@ -139,21 +145,24 @@ def _sigmoid(z: float) -> float:
 
 
 def _token_columns(token: str, model: TextModel) -> np.ndarray:
-    found = model.token_columns.get(token)
-    if found is None:
-        found = np.asarray([model.index[g] for g in char_terms(token) if g in model.index], dtype=np.int64)
-        if len(model.token_columns) < 200_000:
-            model.token_columns[token] = found
+    found = np.asarray([model.index[g] for g in char_terms(token) if g in model.index], dtype=np.int64)
+    if len(model.token_columns) < 200_000:
+        model.token_columns[token] = found
     return found
 
 
-def _known(text: str, model: TextModel) -> np.ndarray:
-    """A sentence's known features (`features.terms`, as columns), one entry per occurrence."""
-    norm = normalise(text)
-    index = model.index
-    columns = [np.asarray([index[t] for t in word_terms(norm) if t in index], dtype=np.int64)]
-    columns += [_token_columns(token, model) for token in norm.split()]
-    return np.concatenate(columns)
+def _features(pieces: list[str], model: TextModel) -> list[np.ndarray]:
+    """Each piece's known features (`features.terms`, as columns), one entry per occurrence."""
+    norms = normalise_each(pieces)
+    words_of, pairs_of, index, chars_of = model.word_columns.get, model.pair_columns.get, model.index, model.token_columns
+    out = []
+    for norm, cues in zip(norms, cues_each(norms)):
+        words = WORD.findall(norm)
+        known = [j for j in chain(map(words_of, words), map(pairs_of, zip(words, words[1:])), map(index.get, cues))
+                 if j is not None]
+        chars = [chars_of[t] if t in chars_of else _token_columns(t, model) for t in norm.split()]
+        out.append(np.concatenate([np.asarray(known, dtype=np.int64), *chars]))
+    return out
 
 
 def _vector(parts: list[np.ndarray], model: TextModel) -> tuple[np.ndarray, np.ndarray]:
@@ -169,6 +178,29 @@ def _vector(parts: list[np.ndarray], model: TextModel) -> tuple[np.ndarray, np.n
         norm = math.sqrt(float(vals[family] @ vals[family])) or 1.0
         vals[family] /= norm
     return idx, vals
+
+
+def _logits(passages: list[tuple[int, int]], features: list[np.ndarray], model: TextModel) -> np.ndarray:
+    """Every passage's logit for every criterion (passages x criteria), as `_vector` and the
+    weights give them, computed for all passages at once: a page has dozens of them, and numpy's
+    cost is in the calls, not the arithmetic."""
+    lengths = np.asarray([len(f) for f in features])
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    occurrences = np.concatenate(features)
+    spans = [(bounds[first], bounds[last + 1]) for first, last in passages]
+    rows = np.repeat(np.arange(len(passages)), [end - start for start, end in spans])
+    columns = np.concatenate([occurrences[start:end] for start, end in spans])
+    keys, counts = np.unique(rows * len(model.terms) + columns, return_counts=True)
+    row, idx = np.divmod(keys, len(model.terms))
+    vals = (1.0 + np.log(counts)) * model.idf_array[idx]
+    words = model.is_word[idx]
+    for family in (words, ~words):
+        norms = np.sqrt(np.bincount(row[family], weights=vals[family] ** 2, minlength=len(passages)))
+        vals[family] /= np.where(norms > 0, norms, 1.0)[row[family]]
+    logits = np.tile(model.bias, (len(passages), 1))
+    for c in range(len(model.names)):
+        logits[:, c] += np.bincount(row, weights=vals * model.weights[idx, c], minlength=len(passages))
+    return logits
 
 
 def _carriers(parts: list[np.ndarray], idx: np.ndarray, vals: np.ndarray, weights: np.ndarray) -> list[list[int]]:
@@ -194,16 +226,19 @@ def _carriers(parts: list[np.ndarray], idx: np.ndarray, vals: np.ndarray, weight
 def judge(text: str, model: TextModel) -> dict[str, Judgement]:
     """Every criterion's score for `text`, with the passage, sentences and terms that carried it."""
     spans = sentences(text) or [(0, len(text))]
-    features = [_known(text[s:e], model) for s, e in spans]
-    best_z = np.full(len(model.names), -np.inf)
-    best: list[tuple[int, int, np.ndarray, np.ndarray]] = [(0, 0, np.zeros(0, dtype=np.int64), np.zeros(0))] \
-        * len(model.names)  # (first sentence, last sentence, terms, values) of each criterion's best window
-    for first, last in windows(spans):
-        idx, vals = _vector(features[first:last + 1], model)
-        z = model.bias + (vals @ model.weights[idx] if len(idx) else 0.0)
-        for c in np.flatnonzero(z > best_z):
-            best_z[c] = z[c]
-            best[c] = (first, last, idx, vals)
+    features = _features([text[s:e] for s, e in spans], model)
+    passages = windows(spans)
+    best_z = np.zeros(len(model.names))
+    best: list[tuple[int, int, np.ndarray, np.ndarray]] = []  # (first sentence, last sentence, terms, values)
+    found: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    for c, w in enumerate(_logits(passages, features, model).argmax(axis=0)):  # each criterion's best passage
+        first, last = passages[w]
+        if (first, last) not in found:  # its score as the training computed it, to the last bit
+            idx, vals = _vector(features[first:last + 1], model)
+            found[first, last] = (idx, vals, model.bias + (vals @ model.weights[idx] if len(idx) else 0.0))
+        idx, vals, z = found[first, last]
+        best_z[c] = z[c]
+        best.append((first, last, idx, vals))
     cited: dict[int, list[int]] = {}  # criterion -> its cited sentences, each best window read once
     for window in {best[c][:2] for c in range(len(model.names))}:
         criteria = [c for c in range(len(model.names)) if best[c][:2] == window]

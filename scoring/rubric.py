@@ -78,13 +78,13 @@ class Rubric:
     awards: tuple[AwardRule, ...]  # lowest first
     claims: tuple[re.Pattern[str], ...] = ()  # an award of the scheme a text says is held: group `level`
 
-    def claimed_levels(self, text: str) -> tuple[str, ...]:
+    def claimed_levels(self, text: str, lowered: str | None = None) -> tuple[str, ...]:
         """The awards of the scheme ("Bronze", "Silver", "Gold") that `text` says the organisation
-        holds, lowest first."""
-        lowered = text.lower()
+        holds, lowest first (`lowered`: `text.lower()`, when the caller has it)."""
+        lowered = text.lower() if lowered is None else lowered
         if not self.claims or not any(rule.level.lower() in lowered for rule in self.awards):
             return ()  # a claim names its award's level: most texts name none, and this costs little
-        if not _claims_gate(self.claims).search(text):
+        if not _claims_gate(self.claims).search(text, lowered):
             return ()  # one pass of every pattern: most texts that name a level claim nothing
         found = {m.group("level").capitalize() for pattern in self.claims for m in pattern.finditer(text)}
         return tuple(rule.level for rule in self.awards if rule.level in found)
@@ -123,8 +123,11 @@ class Matcher:
         self.lowered = not any(c.isupper() for c in _ESCAPE.sub("", joined))
         self.regex = re.compile(joined, 0 if self.lowered else re.IGNORECASE)
 
-    def search(self, text: str) -> bool:
-        return self.regex.search(text.lower() if self.lowered else text) is not None
+    def search(self, text: str, lowered: str | None = None) -> bool:
+        """Whether `text` matches; pass `lowered` (`text.lower()`) when matching one text many times."""
+        if self.lowered:
+            return self.regex.search(text.lower() if lowered is None else lowered) is not None
+        return self.regex.search(text) is not None
 
 
 @lru_cache(maxsize=256)

@@ -280,3 +280,19 @@ def test_a_later_steps_words_count_only_in_text_that_evidences_something(rubric)
     assert not set(result.steps) & {4, 5, 6, 7}
     action = "This term we introduced a prayer room and trained all staff in anti-racism, with pupils leading assemblies."
     assert 6 in classify_text(action, rubric, MODEL).steps
+
+
+def test_a_page_is_read_with_the_very_features_the_classifier_was_trained_on():
+    """Scoring reads a page's sentences all at once (`learned._features`), the training reads one
+    excerpt at a time (`features.terms`): if the two drift apart, every score quietly worsens."""
+    from collections import Counter
+
+    from harvester.app.train import load_set
+    from scoring.features import terms
+    from scoring.learned import _features
+
+    texts = [e.text for e in load_set(PROJECT / "fixtures" / "labelled")][::20]
+    texts += ["Ünïcödé café: 50 % of staff said yes\x00 and 1,200 pupils", "   ", "x", "2025\n\n1999 -- 45.5%"]
+    for text, found in zip(texts, _features(texts, MODEL)):
+        expected = Counter({MODEL.index[t]: n for t, n in terms(text).items() if t in MODEL.index})
+        assert Counter(found.tolist()) == expected, text[:80]

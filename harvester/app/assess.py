@@ -86,26 +86,29 @@ def score(settings: Settings, orgs: tuple[Organisation, ...], now: dt.datetime |
           on_classified: Progress | None = None) -> list[ScoreOutcome]:
     """Score the organisations: read what is stored, classify what is new (all of it at once, on
     every core) with the database closed so that another process can use it meanwhile, then save
-    each organisation's classifications and score. `on_classified` hears how far classifying has
-    got: a first scoring of many pages takes a minute or more."""
+    each organisation's classifications and score, in one opening of the database (opening it costs
+    more than saving a small organisation). `on_classified` hears how far classifying has got: a
+    first scoring of many pages takes a minute or more."""
     now = now or utcnow()
     with open_store(settings.db_path) as store:
         store.sync_organisations(settings.organisations, now)
         stored = {org.id: store.items_for(org.id) for org in orgs}
         classes = {org.id: store.classifications(stored[org.id], settings.scorer_key) for org in orgs}
     missing = [(org.id, row) for org in orgs for row in stored[org.id] if row["id"] not in classes[org.id]]
-    fresh_items = [evidence_from_row(row) for _, row in missing]
-    for (org_id, row), c in zip(missing, classify_all(fresh_items, settings, on_classified)):
+    fresh: dict[str, list[tuple]] = {org.id: [] for org in orgs}
+    for (org_id, row), c in zip(missing, classify_all([evidence_from_row(row) for _, row in missing], settings,
+                                                      on_classified)):
         classes[org_id][row["id"]] = c
+        fresh[org_id].append((row["id"], row["content_hash"], c))
     outcomes = []
-    for org in orgs:
-        fresh = [(row["id"], row["content_hash"], classes[org.id][row["id"]]) for o, row in missing if o == org.id]
-        with open_store(settings.db_path) as store:
-            store.save_classifications(fresh, now)
+    with open_store(settings.db_path) as store:
+        for org in orgs:
+            store.save_classifications(fresh[org.id], now)
             before = store.latest_score(org.id)
             after = score_organisation(org.id, [evidence_from_row(r) for r in stored[org.id]], classes[org.id],
                                        store.overrides_for(org.id), settings.rubric, now, scorer=settings.scorer_key)
             changes = describe_changes(before, after)
             store.save_score(after, changes)
-        outcomes.append(ScoreOutcome(org=org, before=before, after=after, changes=changes, classified=len(fresh)))
+            outcomes.append(ScoreOutcome(org=org, before=before, after=after, changes=changes,
+                                         classified=len(fresh[org.id])))
     return outcomes
