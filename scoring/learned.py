@@ -191,15 +191,18 @@ def _logits(passages: list[tuple[int, int]], features: list[np.ndarray], model: 
     rows = np.repeat(np.arange(len(passages)), [end - start for start, end in spans])
     columns = np.concatenate([occurrences[start:end] for start, end in spans])
     keys, counts = np.unique(rows * len(model.terms) + columns, return_counts=True)
-    row, idx = np.divmod(keys, len(model.terms))
+    row, idx = np.divmod(keys, len(model.terms))  # sorted by passage, then by feature
+    starts = np.flatnonzero(np.diff(row, prepend=-1))  # where each passage (that has features) begins
+    position = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(row))))
     vals = (1.0 + np.log(counts)) * model.idf_array[idx]
-    words = model.is_word[idx]
-    for family in (words, ~words):
-        norms = np.sqrt(np.bincount(row[family], weights=vals[family] ** 2, minlength=len(passages)))
-        vals[family] /= np.where(norms > 0, norms, 1.0)[row[family]]
+    family = (~model.is_word[idx]).astype(np.int64)  # 0 words, 1 characters: each normalised on its own
+    squares = np.zeros((len(vals), 2))
+    squares[np.arange(len(vals)), family] = vals * vals
+    norms = np.sqrt(np.add.reduceat(squares, starts)) if len(vals) else squares
+    vals /= np.where(norms > 0, norms, 1.0)[position, family]
     logits = np.tile(model.bias, (len(passages), 1))
-    for c in range(len(model.names)):
-        logits[:, c] += np.bincount(row, weights=vals * model.weights[idx, c], minlength=len(passages))
+    if len(vals):
+        logits[row[starts]] += np.add.reduceat(vals[:, None] * model.weights[idx], starts)
     return logits
 
 
