@@ -270,6 +270,24 @@ def test_rubric_patterns_match_case_insensitively(pattern, text, matches):
     assert any_of((re.compile(pattern),)).search(text) is matches
 
 
+@pytest.mark.parametrize("patterns, text", [
+    ((r"\bpledge", r"\bcohesion\b", r"quality mark"), "we signed the pledge"),
+    ((r"\bpledge", r"\bcohesion\b"), "our sportspledge and cohesiony"),       # no boundary, no match
+    ((r"\bfoo|bar", r"\bbaz"), "crowbar"),                                   # an alternation at the top level
+    ((r"\bfoo|bar", r"\bbaz"), "xfoo"),
+    ((r"\b[]|]x", r"\bbaz"), "a |x"),                                         # a bar in a class
+    ((r"\b(?:a|b)c", r"\b\d+%"), "9% said"),
+    ((r"\b(?:a|b)c", r"\b\d+%"), "xbc"),
+])
+def test_rubric_patterns_grouped_for_speed_match_as_each_alone(patterns, text):
+    import re
+
+    from scoring.rubric import any_of
+    compiled = tuple(re.compile(p) for p in patterns)
+    alone = any(p.search(text.lower()) for p in compiled)
+    assert any_of(compiled).search(text) is alone
+
+
 def test_a_later_steps_words_count_only_in_text_that_evidences_something(rubric):
     """Steps 4 to 7 have criteria; their patterns alone, in a page that evidences none, are no step."""
     policy = ("Privacy notice. We process special category data such as racial or ethnic origin and religion "
