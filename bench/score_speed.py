@@ -58,14 +58,18 @@ website = "https://org{k}.example.org/"
 
 
 def store_items(settings, texts: list[str], per_org: int) -> None:
+    """Store the items as a harvest does, in batches."""
+    items = []
+    for i, text in enumerate(texts):
+        org = f"org-{i // per_org:03d}"
+        url = f"https://{org.replace('-', '')}.example.org/news/{i}/"
+        items.append(Item(org_id=org, source_id=f"{org}/website", platform="website", kind="page",
+                          native_id=url, url=url, title=f"News {i}", text=text,
+                          published=NOW - dt.timedelta(days=i % 700)))
     with open_store(settings.db_path) as store:
         store.sync_organisations(settings.organisations, NOW)
-        for i, text in enumerate(texts):
-            org = f"org-{i // per_org:03d}"
-            url = f"https://{org.replace('-', '')}.example.org/news/{i}/"
-            store.save_item(Item(org_id=org, source_id=f"{org}/website", platform="website", kind="page",
-                                 native_id=url, url=url, title=f"News {i}", text=text,
-                                 published=NOW - dt.timedelta(days=i % 700)), NOW)
+        for start in range(0, len(items), 500):
+            store.save_items(items[start:start + 500], NOW)
 
 
 def main(chars: int) -> None:
