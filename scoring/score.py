@@ -50,7 +50,7 @@ def _shingles(item: Evidence, result: CriterionResult) -> frozenset[int]:
 @lru_cache(maxsize=4096)
 def _runs(body: str, start: int, end: int) -> frozenset[int]:
     """Each run of words by its hash: a set of numbers is compared faster than one of word tuples,
-    and takes a fifth of the memory. (Criteria often share a passage: each is read once.)"""
+    and takes half the memory. (Criteria often share a passage: each is read once.)"""
     words = WORDS.findall(body[start:end].lower())
     if len(words) < SHINGLE:
         return frozenset({hash(tuple(words))}) if words else frozenset()
