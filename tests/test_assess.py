@@ -96,3 +96,36 @@ def test_every_item_gets_its_own_texts_classification_on_every_core_when_texts_r
         expected = classify_text(f"{it.title}\n{it.text}", settings.rubric, settings.model)
         got = stored[rows[it.url]["id"]]
         assert got.criteria == expected.criteria and got.steps == expected.steps, it.url
+
+
+def test_organisations_with_and_without_new_text_are_each_scored_once_in_registry_order(tmp_path, monkeypatch):
+    """Organisations are rolled up as soon as their last item is classified: one with nothing new
+    at once, one whose text also appears elsewhere when that text's classification arrives."""
+    import harvester.app.assess as assess
+
+    monkeypatch.setattr(assess, "PARALLEL_FROM", 2)
+    orgs = ORG + ORG.replace('id = "oakfield"', 'id = "brook"').replace("Oakfield Academy", "Brook School") \
+        .replace("https://oakfield.example/", "https://brook.example/")
+    config = write_config(tmp_path / "config", organisations=orgs)
+    settings = load_settings(config, db=tmp_path / "db.duckdb", out=tmp_path / "out", env={})
+
+    def at(org: str, n: int, text: str) -> Item:
+        url = f"https://{org}.example/p{n}/"
+        return Item(org_id=org, source_id=f"{org}/website/https://{org}.example/", platform="website", kind="page",
+                    native_id=url, url=url, title="", text=text, published=NOW)
+
+    with open_store(settings.db_path) as store:
+        store.sync_organisations(settings.organisations, NOW)
+        store.save_items([at("oakfield", 1, GOALS), at("brook", 1, "School dinners: pasta bake.")], NOW)
+    score(settings, settings.organisations, now=NOW)
+    with open_store(settings.db_path) as store:  # brook publishes the goals oakfield published
+        store.save_items([at("brook", 2, GOALS), at("brook", 3, "Term dates for 2026 to 2027.")], NOW)
+
+    oak, brook = score(settings, settings.organisations, now=NOW)
+    assert (oak.org.id, oak.classified, oak.changes) == ("oakfield", 0, [])
+    assert (brook.org.id, brook.classified) == ("brook", 2)
+    assert brook.after.criterion("goals_set").level != "none"
+    assert brook.before.criterion("goals_set").level == "none" and brook.changes
+    with open_store(settings.db_path) as store:
+        assert [run.org_id for run in [store.latest_score("oakfield"), store.latest_score("brook")]] == \
+            ["oakfield", "brook"]

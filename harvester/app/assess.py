@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 import os
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 from harvester.items import utcnow
 from harvester.config.registry import Organisation
@@ -53,25 +54,28 @@ def _classify_in_worker(body: str) -> Classification:
 Progress = Callable[[int, int], None]  # (texts classified so far, texts to classify)
 
 
-def classify_all(items: list[Evidence], settings: Settings, on_classified: Progress | None = None) -> list[Classification]:
-    """Classify items, each distinct text once (a page met under two addresses, a post shared
-    twice), on every core when there are enough of them to pay for starting workers."""
+def classify_each(items: list[Evidence], settings: Settings,
+                  on_classified: Progress | None = None) -> Iterator[Classification]:
+    """Each item's classification, in order, as soon as it is known (so the caller can roll up an
+    organisation while later ones are still being classified). Each distinct text is classified
+    once (a page met under two addresses, a post shared twice), on every core when there are enough
+    of them to pay for starting workers."""
     bodies = [item.body for item in items]
     distinct = list(dict.fromkeys(bodies))
     tick = on_classified or (lambda done, total: None)
     cores = min(os.cpu_count() or 1, 8)
     parallel = len(distinct) >= PARALLEL_FROM and cores >= 2
-    found: list[Classification] = []
+    by_body: dict[str, Classification] = {}
     with (ProcessPoolExecutor(max_workers=cores, mp_context=multiprocessing.get_context("spawn"),
                               initializer=_start_worker, initargs=(settings.rubric, settings.model))
           if parallel else nullcontext()) as pool:
         results = (pool.map(_classify_in_worker, distinct, chunksize=32) if parallel
                    else (classify_text(body, settings.rubric, settings.model) for body in distinct))
-        for classification in results:
-            found.append(classification)
-            tick(len(found), len(distinct))
-    by_body = dict(zip(distinct, found))
-    return [by_body[body] for body in bodies]
+        for body in bodies:  # a text not met before is the next one `results` gives: both go in first-met order
+            if body not in by_body:
+                by_body[body] = next(results)
+                tick(len(by_body), len(distinct))
+            yield by_body[body]
 
 
 def every_tenth(echo: Callable[[str], None]) -> Progress:
@@ -85,30 +89,43 @@ def every_tenth(echo: Callable[[str], None]) -> Progress:
 def score(settings: Settings, orgs: tuple[Organisation, ...], now: dt.datetime | None = None,
           on_classified: Progress | None = None) -> list[ScoreOutcome]:
     """Score the organisations: read what is stored, classify what is new (all of it at once, on
-    every core) with the database closed so that another process can use it meanwhile, then save
-    each organisation's classifications and score, in one opening of the database (opening it costs
-    more than saving a small organisation). `on_classified` hears how far classifying has got: a
-    first scoring of many pages takes a minute or more."""
+    every core) with the database closed so that another process can use it meanwhile, rolling up
+    each organisation as soon as its last item is classified, then save every organisation's
+    classifications and score in one opening of the database (opening it costs more than saving a
+    small organisation). `on_classified` hears how far classifying has got: a first scoring of many
+    pages takes a minute or more."""
     now = now or utcnow()
     with open_store(settings.db_path) as store:
         store.sync_organisations(settings.organisations, now)
         stored = {org.id: store.items_for(org.id) for org in orgs}
         classes = {org.id: store.classifications(stored[org.id], settings.scorer_key) for org in orgs}
+        overrides = {org.id: store.overrides_for(org.id) for org in orgs}
+        before = {org.id: store.latest_score(org.id) for org in orgs}
     missing = [(org.id, row) for org in orgs for row in stored[org.id] if row["id"] not in classes[org.id]]
     fresh: dict[str, list[tuple]] = {org.id: [] for org in orgs}
-    for (org_id, row), c in zip(missing, classify_all([evidence_from_row(row) for _, row in missing], settings,
-                                                      on_classified)):
+    waiting = Counter(org_id for org_id, _ in missing)
+    after: dict[str, OrgScore] = {}
+
+    def roll_up(org_id: str) -> None:
+        after[org_id] = score_organisation(org_id, [evidence_from_row(r) for r in stored[org_id]], classes[org_id],
+                                           overrides[org_id], settings.rubric, now, scorer=settings.scorer_key)
+
+    for org in orgs:
+        if not waiting[org.id]:
+            roll_up(org.id)
+    new = classify_each([evidence_from_row(row) for _, row in missing], settings, on_classified)
+    for (org_id, row), c in zip(missing, new):
         classes[org_id][row["id"]] = c
         fresh[org_id].append((row["id"], row["content_hash"], c))
+        waiting[org_id] -= 1
+        if not waiting[org_id]:
+            roll_up(org_id)
     outcomes = []
     with open_store(settings.db_path) as store:
         for org in orgs:
+            changes = describe_changes(before[org.id], after[org.id])
             store.save_classifications(fresh[org.id], now)
-            before = store.latest_score(org.id)
-            after = score_organisation(org.id, [evidence_from_row(r) for r in stored[org.id]], classes[org.id],
-                                       store.overrides_for(org.id), settings.rubric, now, scorer=settings.scorer_key)
-            changes = describe_changes(before, after)
-            store.save_score(after, changes)
-            outcomes.append(ScoreOutcome(org=org, before=before, after=after, changes=changes,
+            store.save_score(after[org.id], changes)
+            outcomes.append(ScoreOutcome(org=org, before=before[org.id], after=after[org.id], changes=changes,
                                          classified=len(fresh[org.id])))
     return outcomes
