@@ -89,7 +89,7 @@ def cues_each(norms: list[str]) -> list[list[str]]:
 def word_terms(norm: str) -> list[str]:
     """The word unigrams and bigrams of a normalised text, and its cues, repeats kept."""
     words = [f"w:{w}" for w in WORD.findall(norm)]
-    cues = [name for name, pattern in _CUES for _ in pattern.finditer(norm)]
+    cues = cues_each([norm])[0]
     return words + [f"{a} {b[2:]}" for a, b in zip(words, words[1:])] + cues
 
 

@@ -119,8 +119,7 @@ class Matcher:
     such as \\W aside) are matched as written against the lower-cased text: the same answer."""
 
     def __init__(self, patterns: tuple[re.Pattern[str], ...]):
-        joined = "|".join(f"(?:{p.pattern})" for p in patterns)
-        self.lowered = not any(c.isupper() for c in _ESCAPE.sub("", joined))
+        self.lowered = not any(c.isupper() for p in patterns for c in _ESCAPE.sub("", p.pattern))
         self.regex = re.compile(_boundary_once(patterns), 0 if self.lowered else re.IGNORECASE)
 
     def search(self, text: str, lowered: str | None = None) -> bool:
@@ -141,8 +140,8 @@ def _boundary_once(patterns: tuple[re.Pattern[str], ...]) -> str:
 
 
 def _leads_with_boundary(pattern: str) -> bool:
-    """Whether every match of `pattern` begins with its leading, unrepeated `\\b`."""
-    return pattern.startswith("\\b") and pattern[2:3] not in ("?", "*", "+", "{") and not _top_level_bar(pattern)
+    """Whether every match of `pattern` begins with its leading `\\b` (which Python cannot repeat)."""
+    return pattern.startswith("\\b") and not _top_level_bar(pattern)
 
 
 def _top_level_bar(pattern: str) -> bool:

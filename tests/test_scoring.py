@@ -275,7 +275,7 @@ def test_rubric_patterns_match_case_insensitively(pattern, text, matches):
     ((r"\bpledge", r"\bcohesion\b"), "our sportspledge and cohesiony"),       # no boundary, no match
     ((r"\bfoo|bar", r"\bbaz"), "crowbar"),                                   # an alternation at the top level
     ((r"\bfoo|bar", r"\bbaz"), "xfoo"),
-    ((r"\b[]|]x", r"\bbaz"), "a |x"),                                         # a bar in a class
+    ((r"\b[(]x|bar", r"\bbaz"), "crowbar"),                                   # a bracket in a class
     ((r"\b(?:a|b)c", r"\b\d+%"), "9% said"),
     ((r"\b(?:a|b)c", r"\b\d+%"), "xbc"),
 ])
