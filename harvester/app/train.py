@@ -27,7 +27,7 @@ from scoring import CRITERIA
 from scoring.features import terms
 from scoring.learned import TextModel, judge, model_from_dict
 
-MODEL_VERSION = "2026.12-7"
+MODEL_VERSION = "2026.12-8"
 WORD_MIN_DF, CHAR_MIN_DF, MAX_CHAR_TERMS = 2, 3, 60_000
 C_REGULARISATION = 2.0
 FOLDS = 5

@@ -20,7 +20,7 @@ from scoring import CRITERIA
 from scoring.learned import ModelError, TextModel, model_from_dict
 
 FILE = "classifier.json.gz"
-SHIPPED_SHA256 = "8944609c1475ee2bfd84c21e114104898ce9bbaadbdadf9b35fb38363c22a983"
+SHIPPED_SHA256 = "4465753310ddf1b7f88895ffd24659770cbb821ee9fef195aaf0eb040c79c92b"
 
 
 def packaged_classifier_path() -> Path:
