@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
+from typing import Callable
 
 from reports.model import (
     CitationView, CriterionCard, DossierPage, EvidenceView, IndexPage, IndexRow, OverrideView, SourceView, StepView,
@@ -120,8 +121,10 @@ def _weighed_most(cls: Classification | None, criterion: str) -> tuple[str, ...]
 def dossier_page(org: OrgFacts, score: OrgScore, changes: list[str], items: list[StoredEvidence],
                  classes: dict[str, Classification], sources: list[SourceFacts], overrides: list[Override],
                  criteria: dict[str, CriterionInfo], label_threshold: float, last_harvest: dt.datetime | None,
-                 now: dt.datetime) -> DossierPage:
-    """The whole dossier of one organisation."""
+                 now: dt.datetime, evidence_share: Callable[[float], float | None] = lambda score: None) -> DossierPage:
+    """The whole dossier of one organisation. `evidence_share` tells how often, in testing, an item
+    the classifier scored so was evidence (`TextModel.evidence_share`), so that each citation can say
+    how far to trust it."""
     by_id = {i.evidence.id: i for i in items}
     cards = []
     for crit in score.criteria:
@@ -129,7 +132,8 @@ def dossier_page(org: OrgFacts, score: OrgScore, changes: list[str], items: list
         cites = tuple(CitationView(evidence=evidence_view(by_id[c.item_id], classes.get(c.item_id), label_threshold,
                                                           focus=crit.criterion),
                                    item_score=c.item_score, terms=_weighed_most(classes.get(c.item_id), crit.criterion),
-                                   overridden=c.overridden)
+                                   overridden=c.overridden,
+                                   evidence_share=None if c.overridden else evidence_share(c.item_score))
                       for c in crit.cited[:CITES_PER_CARD] if c.item_id in by_id)
         cards.append(CriterionCard(key=crit.criterion, label=crit.label, question=info.question, level=crit.level,
                                    score=crit.score, reasons=crit.reasons, citations=cites,

@@ -40,6 +40,12 @@ class CitationView:
     item_score: float
     terms: tuple[str, ...]  # the words that weighed most in the passage that carried it
     overridden: bool = False
+    evidence_share: float | None = None  # how often items scored like this were evidence, in testing
+
+    @property
+    def borderline(self) -> bool:
+        """A machine's citation that, scored like this, was more often wrong than right in testing."""
+        return not self.overridden and self.evidence_share is not None and self.evidence_share < 0.5
 
 
 @dataclass(frozen=True)

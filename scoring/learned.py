@@ -50,6 +50,7 @@ class TextModel:
     weights: np.ndarray  # (terms, criteria)
     bias: np.ndarray  # (criteria,)
     threshold: float  # the probability at which a criterion is labelled
+    bands: tuple[tuple[float, float, float], ...] = ()  # (from, to, share that was evidence), in cross-validation
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "idf_array", np.asarray(self.idf, dtype=np.float64))
@@ -64,6 +65,14 @@ class TextModel:
     @property
     def key(self) -> str:
         return f"{self.version}:{self.digest[:12]}"
+
+    def evidence_share(self, score: float) -> float | None:
+        """How often, in the training's cross-validation, a criterion scored like this was really
+        evidenced (None below the threshold, or when the artefact has no such figures)."""
+        for low, high, share in self.bands:
+            if low <= score < high or score == high == self.bands[-1][1]:
+                return share
+        return None
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,8 @@ def model_from_dict(data: dict, digest: str, criteria: tuple[str, ...]) -> TextM
     version = data.get("version")
     if not isinstance(version, str) or not version:
         raise ModelError("version", "a version string is required")
+    cv = data.get("cv")
+    bands = _bands(cv.get("bands", []) if isinstance(cv, dict) else [])
     columns, biases = [], []
     for name in criteria:
         entry = (data.get("criteria") or {}).get(name)
@@ -102,7 +113,23 @@ def model_from_dict(data: dict, digest: str, criteria: tuple[str, ...]) -> TextM
     return TextModel(version=version, digest=digest, index={t: j for j, t in enumerate(vocab)},
                      terms=tuple(vocab), idf=tuple(float(x) for x in idf), names=tuple(criteria),
                      weights=np.asarray(columns, dtype=np.float32).T.copy(), bias=np.asarray(biases, dtype=np.float64),
-                     threshold=float(threshold))
+                     threshold=float(threshold), bands=bands)
+
+
+def _bands(raw) -> tuple[tuple[float, float, float], ...]:
+    """The artefact's `cv.bands`, checked: each band's bounds and share of evidence."""
+    if not isinstance(raw, list):
+        raise ModelError("cv.bands", "must be a list of bands")
+    out = []
+    for n, band in enumerate(raw):
+        if isinstance(band, dict) and "evidence" in band and band["evidence"] is None:
+            continue  # no held-out score fell in it: nothing to say
+        values = [band.get(k) for k in ("from", "to", "evidence")] if isinstance(band, dict) else []
+        if not (len(values) == 3 and all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in values)
+                and values[0] < values[1]):
+            raise ModelError(f"cv.bands[{n}]", "needs from < to and a share of evidence, each between 0 and 1")
+        out.append((float(values[0]), float(values[1]), float(values[2])))
+    return tuple(out)
 
 
 def sentences(text: str) -> list[tuple[int, int]]:

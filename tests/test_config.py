@@ -102,6 +102,7 @@ def _artefact():
     (lambda a: a["criteria"]["goals_set"]["weights"].pop(), "criteria.goals_set"),
     (lambda a: a.update(v=9), "v"),
     (lambda a: a.update(format="pickle"), "format"),
+    (lambda a: a["cv"]["bands"][1].update(evidence=52.5), "cv.bands[1]"),
 ])
 def test_a_classifier_with_a_mistake_exits_2_naming_the_field(tmp_path, damage, field):
     import gzip

@@ -143,3 +143,41 @@ def test_the_dossier_says_which_award_the_organisation_says_it_holds_and_where(t
     score(settings, settings.organisations, now=NOW)
     dossier = write_dossiers(settings, settings.organisations).parent / "holder.html"
     assert "Says it holds" not in dossier.read_text(encoding="utf-8")  # a validator excluded the item
+
+
+def test_each_citation_says_how_often_items_scored_like_it_were_evidence_in_testing(tmp_path):
+    """A validator weighs a cited item by how far the classifier's score for it can be trusted: the
+    artefact's cross-validated figures, per band of score, are shown with each machine citation, and
+    a band more often wrong than right is marked borderline. A validator's inclusion shows none."""
+    import gzip
+    import json
+
+    from harvester.app.overrides import add_override
+    from harvester.config.classifier import packaged_classifier_path
+
+    config = write_config(tmp_path / "config", organisations=HOLDER)
+    artefact = json.loads(gzip.decompress(packaged_classifier_path().read_bytes()))
+    artefact["cv"]["bands"] = [{"from": 0.5, "to": 0.9, "evidence": 0.3, "items": 100},
+                               {"from": 0.9, "to": 1.0, "evidence": 0.9, "items": 100}]
+    (config / "classifier.json.gz").write_bytes(gzip.compress(json.dumps(artefact).encode()))
+    settings = load_settings(config, db=tmp_path / "db.duckdb", out=tmp_path / "out", env={})
+    pages = {"diwali": "We celebrated Diwali with dance workshops and a whole-school assembly, and trained all "
+                       "staff in anti-racism.",
+             "coffee": "We held a coffee morning for parents on Friday.",
+             "menu": "Pasta bake on Monday, curry on Tuesday."}
+    with open_store(settings.db_path) as store:
+        for native, text in pages.items():
+            store.save_item(Item(org_id="holder", source_id="holder/website/x", platform="website", kind="page",
+                                 native_id=native, url=f"https://holder.example/{native}", title=native, text=text,
+                                 published=NOW), NOW)
+    add_override(settings, "holder", "https://holder.example/menu", include="actions_taken", exclude=None,
+                 note="the kitchen's Diwali menu, seen on the visit", by="AV")
+    score(settings, settings.organisations, now=NOW)
+    dossier = write_dossiers(settings, settings.organisations).parent / "holder.html"
+    card = html.fromstring(dossier.read_text(encoding="utf-8")).xpath('//*[@id="criterion-actions_taken"]')[0]
+    said = {li.xpath(".//strong")[0].text_content(): li.xpath('.//span[contains(@class, "muted")]')[0].text_content()
+            for li in card.xpath('.//ol[@class="cites"]/li')}
+    assert set(said) == {"diwali", "coffee", "menu"}, said
+    assert "9 in 10 scored so were evidence in testing" in said["diwali"] and "borderline" not in said["diwali"]
+    assert "borderline: 3 in 10 scored so were evidence in testing" in said["coffee"]
+    assert "in testing" not in said["menu"] and "included by a validator" in said["menu"]

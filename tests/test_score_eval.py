@@ -105,3 +105,16 @@ def test_held_out_batches_are_scored_by_a_model_that_never_saw_them():
     assert 0.2 < report.macro_f1 < 0.95  # learned something, and not from the answers
     with pytest.raises(UsageError, match="b99"):
         held_out(excerpts, {"b99"}, threshold=0.5)
+
+
+def test_the_bands_of_score_say_how_often_a_score_so_high_was_evidence():
+    """Bands above the threshold, each with the share of held-out criteria scored in it that the
+    labels bear out; a score of exactly 1 falls in the last band, one below the threshold in none."""
+    from harvester.app.train import Excerpt, bands
+
+    excerpts = [Excerpt(id=f"b01-{n}", url=f"https://x.example/{n}", org_kind="school", text="t", labels=labels)
+                for n, labels in enumerate([frozenset({"goals_set"}), frozenset(), frozenset({"goals_set"})])]
+    held = [{"goals_set": 0.55, "actions_taken": 0.2}, {"goals_set": 0.58, "actions_taken": 1.0},
+            {"goals_set": 0.95, "actions_taken": 0.4}]
+    found = {(b["from"], b["to"]): (b["evidence"], b["items"]) for b in bands(excerpts, held, step=0.25)}
+    assert found == {(0.5, 0.75): (0.5, 2), (0.75, 1.0): (0.5, 2)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Callable
 
 from harvester.app.assess import evidence_from_row
 from harvester.collectors import collector_for
@@ -46,6 +47,14 @@ def source_facts(store: Store, org_id: str) -> list[SourceFacts]:
             for s in store.source_status(org_id)]
 
 
+def _shares_of(settings: Settings, score) -> Callable[[float], float | None]:
+    """The shipped model's figures of how often a score was right, for a score it made: a score
+    made by an earlier model or rubric says nothing of them."""
+    if score.rubric_version == settings.scorer_key:
+        return settings.model.evidence_share
+    return lambda item_score: None
+
+
 def write_dossiers(settings: Settings, orgs: tuple[Organisation, ...], out_dir: Path | None = None,
                    now: dt.datetime | None = None) -> Path:
     """Write one dossier per chosen organisation scored so far, and the index of all; returns the
@@ -71,7 +80,8 @@ def write_dossiers(settings: Settings, orgs: tuple[Organisation, ...], out_dir: 
                 verified = store.verified_handles(org.id)
                 page = dossier_page(org_facts(org), score, changes, [stored_evidence(r, verified) for r in item_rows],
                                     classes,
-                                    sources, store.overrides_for(org.id), infos, rubric.label_threshold, last, now)
+                                    sources, store.overrides_for(org.id), infos, rubric.label_threshold, last, now,
+                                    evidence_share=_shares_of(settings, score))
                 _write(out_dir / f"{org.id}.html", render_dossier(page))
         unattributed = store.unattributed()
     path = out_dir / "index.html"

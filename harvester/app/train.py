@@ -209,6 +209,22 @@ def cross_validate(excerpts: list[Excerpt], progress: Callable[[str], None] = la
     return max((report_at(t) for t in THRESHOLDS), key=lambda r: (r.macro_f1, -abs(r.threshold - 0.5))), held
 
 
+def bands(excerpts: list[Excerpt], held: list[dict], step: float = 0.1) -> list[dict]:
+    """How often a criterion given a held-out score in each band above the threshold (0.5 to 1, by
+    `step`; scores are scaled so that 0.5 is the threshold) was in the excerpt's labels: what a
+    validator needs to weigh one cited item, since a score of 0.55 is right far less often than
+    one of 0.95."""
+    edges = [round(0.5 + step * i, 4) for i in range(round(0.5 / step) + 1)]
+    out = []
+    for low, high in zip(edges, edges[1:]):
+        last = high >= 1.0
+        hits = [name in e.labels for e, h in zip(excerpts, held) for name, score in h.items()
+                if low <= score < high or (last and score == high)]
+        out.append({"from": low, "to": high, "evidence": round(sum(hits) / len(hits), 4) if hits else None,
+                    "items": len(hits)})
+    return out
+
+
 def batch_of(excerpt: Excerpt) -> str:
     """The batch an excerpt was labelled in: its id's prefix ("b23-014" is of b23)."""
     return excerpt.id.split("-", 1)[0]
@@ -241,7 +257,8 @@ def train(folder: Path, out: Path, progress: Callable[[str], None] = lambda m: N
     """Cross-validate, then fit on the whole set at the chosen threshold and write the artefact."""
     excerpts = load_set(folder)
     progress(f"{len(excerpts)} excerpts from {len({e.url for e in excerpts})} pages")
-    report, _ = cross_validate(excerpts, progress)
+    report, held = cross_validate(excerpts, progress)
     artefact = fit(excerpts, threshold=report.threshold)
-    artefact["cv"] = {"macro_f1": report.macro_f1, "threshold": report.threshold, "per_criterion": report.per_criterion}
+    artefact["cv"] = {"macro_f1": report.macro_f1, "threshold": report.threshold, "per_criterion": report.per_criterion,
+                      "bands": bands(excerpts, held)}
     return report, write_artefact(artefact, out)

@@ -20,7 +20,7 @@ from scoring import CRITERIA
 from scoring.learned import ModelError, TextModel, model_from_dict
 
 FILE = "classifier.json.gz"
-SHIPPED_SHA256 = "4465753310ddf1b7f88895ffd24659770cbb821ee9fef195aaf0eb040c79c92b"
+SHIPPED_SHA256 = "1672ec76034f685783d8670f4af44858d1277b7c82448d2d74bf621cbdcb8567"
 
 
 def packaged_classifier_path() -> Path:
