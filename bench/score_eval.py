@@ -1,7 +1,9 @@
 """How well the classifier finds the five criteria in real text, by grouped cross-validation on
 the development set (`fixtures/labelled/`), against the ceiling two labellers working alone reach.
 
-Prints precision, recall and F1 per criterion and macro-F1 (folds split by source page); the same
+Prints precision, recall and F1 per criterion and macro-F1 (folds split by source page), and how
+often a criterion scored in each band above the threshold was evidence (what a dossier citation
+says of its score); the same
 for the batches labelled last (`--held-out`), scored by a model fitted on the other batches, the
 nearest the set comes to text of themes never seen; then Cohen's kappa and F1 between the first
 labels and an independent second labelling of 600 excerpts (`second_pass.jsonl`), then each
@@ -21,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harvester.app.train import batch_of, cross_validate, held_out, load_set, prf, set_digest  # noqa: E402
+from harvester.app.train import bands, batch_of, cross_validate, held_out, load_set, prf, set_digest  # noqa: E402
 from scoring import CRITERIA  # noqa: E402
 
 SET = ROOT / "fixtures" / "labelled"
@@ -88,6 +90,15 @@ def as_shipped(excerpts, held: list[dict], threshold: float) -> tuple[float, flo
     return rubric.off_topic_factor, sum(f1) / len(f1)
 
 
+def band_line(found: list[dict]) -> str:
+    """The share of criteria scored in each band that were evidence, as the dossier cites them."""
+    parts = []
+    for band in found:
+        share = "—" if band["evidence"] is None else f"{band['evidence']:.0%}"
+        parts.append(f"{band['from']:.1f}–{band['to']:.1f} {share} ({band['items']})")
+    return "evidence by band of score: " + ", ".join(parts)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pin", action="store_true", help="raise the floors in baseline.json to today's figures")
@@ -103,12 +114,14 @@ def main() -> None:
     print("\n".join(report.lines()))
     factor, gated = as_shipped(excerpts, held, report.threshold)
     print(f"as `ccqm classify` scores, with the rubric's off-topic factor {factor}: macro-F1 {gated:.3f}")
+    print(band_line(bands(excerpts, held)))
     print(f"({time.perf_counter() - started:.1f} s)")
     if args.held_out != "none":
         batches = batch_range(args.held_out, {batch_of(e) for e in excerpts})
-        unseen = held_out(excerpts, batches, report.threshold)
+        unseen, scored, scores = held_out(excerpts, batches, report.threshold)
         print()
         print("\n".join(unseen.lines(f"held out by batch ({args.held_out}), fitted on the other batches")))
+        print(band_line(bands(scored, scores)))
 
     agree, twice = agreement(excerpts)
     print(f"\nagreement of two independent labellings ({twice} excerpts): the ceiling any model can reach")

@@ -97,11 +97,13 @@ def test_held_out_batches_are_scored_by_a_model_that_never_saw_them():
     pytest.importorskip("sklearn", reason="the `train` extra (scikit-learn) is not installed")
     from harvester.app.train import batch_of, held_out, load_set
     from harvester.errors import UsageError
+    from scoring import CRITERIA
 
     excerpts = [e for e in load_set(SET) if batch_of(e) in {"b01", "b02", "b03", "b10"}]
-    report = held_out(excerpts, {"b10"}, threshold=0.5)
+    report, scored, scores = held_out(excerpts, {"b10"}, threshold=0.5)
     b10 = [e for e in excerpts if batch_of(e) == "b10"]
     assert (report.excerpts, report.pages) == (len(b10), len({e.url for e in b10}))
+    assert scored == b10 and len(scores) == len(b10) and all(set(s) == set(CRITERIA) for s in scores)
     assert 0.2 < report.macro_f1 < 0.95  # learned something, and not from the answers
     with pytest.raises(UsageError, match="b99"):
         held_out(excerpts, {"b99"}, threshold=0.5)

@@ -230,10 +230,11 @@ def batch_of(excerpt: Excerpt) -> str:
     return excerpt.id.split("-", 1)[0]
 
 
-def held_out(excerpts: list[Excerpt], batches: set[str], threshold: float) -> Report:
+def held_out(excerpts: list[Excerpt], batches: set[str], threshold: float) -> tuple[Report, list[Excerpt], list[dict]]:
     """The excerpts of `batches` scored by one model fitted on every other batch (less any page the
     two share), at `threshold`: how the classifier does on themes and pages it never learned from,
-    a harder and more honest figure than folds drawn across all batches."""
+    a harder and more honest figure than folds drawn across all batches. Also returns the excerpts
+    scored and their scores."""
     test = [e for e in excerpts if batch_of(e) in batches]
     if not test:
         raise UsageError(f"no excerpts in batches {', '.join(sorted(batches))}")
@@ -241,7 +242,7 @@ def held_out(excerpts: list[Excerpt], batches: set[str], threshold: float) -> Re
     model = as_model(fit([e for e in excerpts if batch_of(e) not in batches and e.url not in urls]))
     scores = [{name: j.score for name, j in judge(e.text, model).items()} for e in test]
     per = {name: prf([name in e.labels for e in test], [s[name] >= threshold for s in scores]) for name in CRITERIA}
-    return Report(threshold=threshold, per_criterion=per, excerpts=len(test), pages=len(urls))
+    return Report(threshold=threshold, per_criterion=per, excerpts=len(test), pages=len(urls)), test, scores
 
 
 def write_artefact(artefact: dict, path: Path) -> str:
