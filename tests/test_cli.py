@@ -73,6 +73,11 @@ def test_classify_keeps_ids_and_order(demo_config):
                 assert passage <= start < end <= len(line["text"])
             assert isinstance(signal["terms"], list)
     assert out[2]["criteria"]["goals_set"]["signals"][0]["terms"]
+    for o in out:  # how far each score can be trusted: a share for a label, none below the threshold
+        for name, criterion in o["criteria"].items():
+            share = criterion["evidence_share"]
+            assert (share is not None) == (criterion["score"] >= 0.5), (name, criterion["score"], share)
+            assert share is None or 0 < share < 1
 
 
 def test_classify_names_each_bad_line_and_still_classifies_the_others(demo_config):

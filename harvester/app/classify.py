@@ -1,9 +1,10 @@
 """`ccqm classify`: JSONL in, JSONL out, one line per line, in input order.
 
 Input lines are `{"id": ..., "text": ...}`; output lines are
-`{"id", "labels": [...], "criteria": {name: {"score", "signals": [...]}}, "steps", "areas", "claims", "model"}`;
-each criterion's one signal is the passage that carried it (`text`, `spans`) and the `terms` that
-weighed most there.
+`{"id", "labels": [...], "criteria": {name: {"score", "evidence_share", "signals": [...]}}, "steps", "areas",
+"claims", "model"}`; each criterion's one signal is the passage that carried it (`text`, `spans`) and
+the `terms` that weighed most there; `evidence_share` is how often, in the classifier's
+cross-validation, a criterion scored so was evidence (null below the threshold).
 A line that cannot be read (invalid UTF-8, not JSON, nested too deep, the wrong shape) is
 reported as an `InputError` naming its line number, in its place; the lines around it are still
 classified.
@@ -24,7 +25,7 @@ def classify_record(record: dict, rubric: Rubric, model: TextModel) -> dict:
     return {
         "id": record["id"],
         "labels": result.labels(rubric.label_threshold),
-        "criteria": {name: {"score": res.score,
+        "criteria": {name: {"score": res.score, "evidence_share": model.evidence_share(res.score),
                             "signals": [{"name": h.name, "weight": h.weight, "text": h.quote,
                                          "spans": [list(s) for s in h.spans], "terms": list(h.terms)}
                                         for h in res.signals]}
