@@ -233,3 +233,19 @@ def test_a_database_that_is_not_duckdb_exits_2(tmp_path):
         result = run_ccqm("--config", str(config), "--db", str(db), "score", env=ccqm_env())
         assert result.returncode == 2, result.stderr
         assert words in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_classifier_trained_before_the_bands_of_score_still_loads_and_claims_none(tmp_path):
+    """A config folder's own artefact from before `cv.bands` existed keeps working: its scores are
+    used as they are, with no figure of how often such a score was right."""
+    import gzip
+    import json
+
+    config = write_config(tmp_path / "config", organisations=GOOD_ORG)
+    artefact = _artefact()
+    del artefact["cv"]["bands"]
+    (config / "classifier.json.gz").write_bytes(gzip.compress(json.dumps(artefact).encode()))
+    older = load_settings(config, db=tmp_path / "db.duckdb", env={}).model
+    shipped = load_settings(None, registry=False).model
+    assert older.evidence_share(0.95) is None and older.evidence_share(0.55) is None
+    assert shipped.evidence_share(0.95) > shipped.evidence_share(0.55) and shipped.evidence_share(0.3) is None
