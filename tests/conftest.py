@@ -7,6 +7,7 @@ import dataclasses
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -68,6 +69,18 @@ def harvested_copy(harvested, tmp_path) -> Settings:
     shutil.copytree(harvested.settings.config_dir, tmp_path / "config")
     return dataclasses.replace(harvested.settings, db_path=db, dossier_dir=tmp_path / "dossiers",
                                config_dir=tmp_path / "config")
+
+
+def write_classifier(folder: Path, edit: Callable[[dict], object]) -> None:
+    """A config folder's own `classifier.json.gz`: the packaged artefact with `edit` applied to it."""
+    import gzip
+    import json
+
+    from harvester.config.classifier import packaged_classifier_path
+
+    artefact = json.loads(gzip.decompress(packaged_classifier_path().read_bytes()))
+    edit(artefact)
+    (folder / "classifier.json.gz").write_bytes(gzip.compress(json.dumps(artefact).encode()))
 
 
 def write_config(folder: Path, *, organisations: str, settings: str = "", rubric: str | None = None) -> Path:

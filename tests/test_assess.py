@@ -4,18 +4,15 @@ reclassifies; undated evidence is shown as undated and counts for its criterion 
 from __future__ import annotations
 
 import datetime as dt
-import gzip
-import json
 
 from lxml import html
 
 from harvester.app.assess import score
 from harvester.app.dossiers import write_dossiers
-from harvester.config.classifier import packaged_classifier_path
 from harvester.config.settings import load_settings
 from harvester.items import Item, Snapshot
 from harvester.store.db import open_store
-from tests.conftest import write_config
+from tests.conftest import write_classifier, write_config
 
 NOW = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
 ORG = """
@@ -55,9 +52,7 @@ def test_a_new_classifier_reclassifies_everything_once(tmp_path):
     assert score(settings, settings.organisations, now=NOW)[0].classified == 2
     assert score(settings, settings.organisations, now=NOW)[0].classified == 0  # cached
 
-    artefact = json.loads(gzip.decompress(packaged_classifier_path().read_bytes()))
-    artefact["version"] = "retrained"
-    (settings.config_dir / "classifier.json.gz").write_bytes(gzip.compress(json.dumps(artefact).encode()))
+    write_classifier(settings.config_dir, lambda artefact: artefact.update(version="retrained"))
     retrained = load_settings(settings.config_dir, db=settings.db_path, out=settings.dossier_dir, env={})
     assert retrained.scorer_key != settings.scorer_key and "retrained" in retrained.scorer_key
     outcome = score(retrained, retrained.organisations, now=NOW)[0]

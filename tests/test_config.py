@@ -8,7 +8,7 @@ import pytest
 
 from harvester.errors import ConfigError
 from harvester.config.settings import HarvestSettings, load_settings
-from tests.conftest import PROJECT, write_config
+from tests.conftest import PROJECT, write_classifier, write_config
 
 GOOD_ORG = """
 [[organisation]]
@@ -88,15 +88,6 @@ def test_a_rubric_mistake_names_the_field(tmp_path):
     assert result.returncode == 2 and "steps.5.criteria" in result.stderr and "kindness" in result.stderr
 
 
-def _artefact():
-    import gzip
-    import json
-
-    from harvester.config.classifier import packaged_classifier_path
-
-    return json.loads(gzip.decompress(packaged_classifier_path().read_bytes()))
-
-
 @pytest.mark.parametrize("damage, field", [
     (lambda a: a.update(threshold=1.5), "threshold"),
     (lambda a: a["criteria"]["goals_set"]["weights"].pop(), "criteria.goals_set"),
@@ -105,13 +96,8 @@ def _artefact():
     (lambda a: a["cv"]["bands"][1].update(evidence=52.5), "cv.bands[1]"),
 ])
 def test_a_classifier_with_a_mistake_exits_2_naming_the_field(tmp_path, damage, field):
-    import gzip
-    import json
-
     config = write_config(tmp_path / "config", organisations=GOOD_ORG)
-    artefact = _artefact()
-    damage(artefact)
-    (config / "classifier.json.gz").write_bytes(gzip.compress(json.dumps(artefact).encode()))
+    write_classifier(config, damage)
     result = run_ccqm("--config", str(config), "--db", str(tmp_path / "db.duckdb"), "score")
     assert result.returncode == 2, result.stderr
     assert "classifier.json.gz" in result.stderr and f": {field}:" in result.stderr
@@ -238,13 +224,8 @@ def test_a_database_that_is_not_duckdb_exits_2(tmp_path):
 def test_a_classifier_trained_before_the_bands_of_score_still_loads_and_claims_none(tmp_path):
     """A config folder's own artefact from before `cv.bands` existed keeps working: its scores are
     used as they are, with no figure of how often such a score was right."""
-    import gzip
-    import json
-
     config = write_config(tmp_path / "config", organisations=GOOD_ORG)
-    artefact = _artefact()
-    del artefact["cv"]["bands"]
-    (config / "classifier.json.gz").write_bytes(gzip.compress(json.dumps(artefact).encode()))
+    write_classifier(config, lambda artefact: artefact["cv"].pop("bands"))
     older = load_settings(config, db=tmp_path / "db.duckdb", env={}).model
     shipped = load_settings(None, registry=False).model
     assert older.evidence_share(0.95) is None and older.evidence_share(0.55) is None

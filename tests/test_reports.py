@@ -12,7 +12,7 @@ from harvester.store.db import open_store
 from harvester.app.assess import score
 from harvester.config.settings import load_settings
 from reports import highlight, safe_href
-from tests.conftest import write_config
+from tests.conftest import write_classifier, write_config
 
 NOW = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
 ORG = """
@@ -149,17 +149,11 @@ def test_each_citation_says_how_often_items_scored_like_it_were_evidence_in_test
     """A validator weighs a cited item by how far the classifier's score for it can be trusted: the
     artefact's cross-validated figures, per band of score, are shown with each machine citation, and
     a band more often wrong than right is marked borderline. A validator's inclusion shows none."""
-    import gzip
-    import json
-
     from harvester.app.overrides import add_override
-    from harvester.config.classifier import packaged_classifier_path
 
     config = write_config(tmp_path / "config", organisations=HOLDER)
-    artefact = json.loads(gzip.decompress(packaged_classifier_path().read_bytes()))
-    artefact["cv"]["bands"] = [{"from": 0.5, "to": 0.9, "evidence": 0.3, "items": 100},
-                               {"from": 0.9, "to": 1.0, "evidence": 0.9, "items": 100}]
-    (config / "classifier.json.gz").write_bytes(gzip.compress(json.dumps(artefact).encode()))
+    write_classifier(config, lambda artefact: artefact["cv"].update(bands=[
+        {"from": 0.5, "to": 0.9, "evidence": 0.3, "items": 100}, {"from": 0.9, "to": 1.0, "evidence": 0.9, "items": 100}]))
     settings = load_settings(config, db=tmp_path / "db.duckdb", out=tmp_path / "out", env={})
     pages = {"diwali": "We celebrated Diwali with dance workshops and a whole-school assembly, and trained all "
                        "staff in anti-racism.",
