@@ -371,18 +371,31 @@ def export(ctx: click.Context, org: str, warc: str) -> None:
 @main.command()
 @click.option("--data", default="fixtures/labelled", show_default=True, type=click.Path(file_okay=False),
               help="The development set (a folder with raw/*.jsonl).")
+@click.option("--decisions", is_flag=True,
+              help="Learn from the validators' include and exclude decisions in the database as well.")
 @click.option("--out", default=None, type=click.Path(dir_okay=False),
-              help="Where to write the artefact [default: the packaged classifier, replaced].")
-def train(data: str, out: str | None) -> None:
+              help="Where to write the artefact [default: the packaged classifier, replaced; with --decisions, "
+                   "classifier.json.gz in the config folder, which scoring then uses].")
+@click.pass_context
+def train(ctx: click.Context, data: str, decisions: bool, out: str | None) -> None:
     """Fit the classifier on the development set; print its grouped cross-validation report.
 
-    Needs the `train` extra (scikit-learn). Deterministic: the same set gives the same artefact."""
-    from harvester.app.train import train as train_model
-    from harvester.config.classifier import packaged_classifier_path
+    Needs the `train` extra (scikit-learn). Deterministic: the same set (and decisions) give the same
+    artefact. A model that learned from decisions scores only this config folder's organisations;
+    after an erasure, train it again."""
+    from harvester.app.train import train as train_model, validators_decisions
+    from harvester.config.classifier import FILE, packaged_classifier_path
 
-    target = Path(out) if out else packaged_classifier_path()
+    decided = []
+    if decisions:
+        settings = _settings(ctx)
+        with _errors():
+            decided = validators_decisions(settings)
+        if not decided:
+            raise click.UsageError(f"no validator has included or excluded an item in {settings.db_path} yet")
+    target = Path(out) if out else settings.config_dir / FILE if decisions else packaged_classifier_path()
     with _errors():
-        report, digest = train_model(Path(data), target, progress=lambda m: click.echo(m, err=True))
+        report, digest = train_model(Path(data), target, progress=lambda m: click.echo(m, err=True), decided=decided)
     for line in report.lines():
         click.echo(line)
     click.echo(f"wrote {target} (sha256 {digest})")

@@ -129,6 +129,14 @@ def _decision(overrides: list[Override], criterion: str) -> str | None:
     return decision
 
 
+def decisions(overrides: list[Override]) -> dict[str, dict[str, str]]:
+    """Each decided item's standing decision per criterion ("include" or "exclude"): what the
+    validators have said an item evidences, or does not."""
+    by_item = _overrides_by_item(overrides)
+    out = {item_id: {name: d for name in CRITERIA if (d := _decision(found, name))} for item_id, found in by_item.items()}
+    return {item_id: decided for item_id, decided in out.items() if decided}
+
+
 def _score_criterion(name: str, items: list[Evidence], classes: dict[str, Classification],
                      overrides: dict[str, list[Override]], rubric: Rubric, now: dt.datetime,
                      hubs: set[str] = frozenset()) -> CriterionScore:

@@ -109,10 +109,10 @@ def test_the_packaged_classifier_is_refused_if_it_is_not_the_pinned_one(tmp_path
     fake = tmp_path / "classifier.json.gz"
     fake.write_bytes(classifier.packaged_classifier_path().read_bytes() + b"tampered")
     monkeypatch.setattr(classifier, "packaged_classifier_path", lambda: fake)
-    classifier.load_classifier.cache_clear()
+    classifier._read.cache_clear()
     with pytest.raises(ConfigError, match="pinned"):
         classifier.load_classifier(fake)
-    classifier.load_classifier.cache_clear()
+    classifier._read.cache_clear()
 
 
 def test_environment_overrides_the_file_and_is_checked(tmp_path):

@@ -8,6 +8,11 @@ wins). Folds are split by source page, never by excerpt, so no page is both lear
 judged. The decision threshold is the one that gives the best macro-F1 on the folds' held-out
 predictions. scikit-learn does the fitting (the `train` extra); features come from
 `scoring.features`, the same code that scores, so training and scoring cannot drift apart.
+
+`ccqm train --decisions` also learns from the validators' include and exclude decisions stored in
+the database: each decided item gives the passage the classifier reads for the criterion decided,
+labelled for that criterion alone, so the model learns the council's judgement on the very
+organisations it scores.
 """
 
 from __future__ import annotations
@@ -20,12 +25,15 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from harvester.errors import InputError, UsageError
 from scoring import CRITERIA
 from scoring.features import terms
 from scoring.learned import TextModel, judge, model_from_dict
+
+if TYPE_CHECKING:
+    from harvester.config.settings import Settings
 
 MODEL_VERSION = "2026.12-8"
 WORD_MIN_DF, CHAR_MIN_DF, MAX_CHAR_TERMS = 2, 3, 60_000
@@ -43,6 +51,12 @@ class Excerpt:
     labels: frozenset[str]
     evidence: dict = field(default_factory=dict, hash=False, compare=False)
     negative: str | None = None
+    decided: frozenset[str] | None = None  # the criteria its labels speak for; None: all of them
+    weight: float = 1.0
+
+    def knows(self, criterion: str) -> bool:
+        """Whether the excerpt says if it evidences `criterion` (a validator's decision speaks for one)."""
+        return self.decided is None or criterion in self.decided
 
 
 def _key(text: str) -> str:
@@ -84,17 +98,21 @@ def set_digest(excerpts: Iterable[Excerpt]) -> str:
     """SHA-256 of the set as trained on: editing an excerpt or a label changes it."""
     h = hashlib.sha256()
     for e in excerpts:
-        h.update(json.dumps([e.id, e.url, e.text, sorted(e.labels)], ensure_ascii=False).encode("utf-8"))
+        row = [e.id, e.url, e.text, sorted(e.labels)] + ([] if e.decided is None else [sorted(e.decided), e.weight])
+        h.update(json.dumps(row, ensure_ascii=False).encode("utf-8"))
     return h.hexdigest()
 
 
 def folds(excerpts: list[Excerpt], k: int = FOLDS) -> list[list[int]]:
-    """Held-out indices of k folds, split by source page, pages dealt largest first (deterministic)."""
+    """Held-out indices of k folds, split by source page, pages dealt largest first (deterministic).
+    The development set's pages are dealt before the validators' decided items, so its folds stay
+    the same whatever has been decided."""
     pages: dict[str, list[int]] = {}
     for i, e in enumerate(excerpts):
         pages.setdefault(e.url, []).append(i)
     buckets: list[list[int]] = [[] for _ in range(k)]
-    for url in sorted(pages, key=lambda u: (-len(pages[u]), hashlib.sha256(u.encode()).hexdigest())):
+    decided = {e.url for e in excerpts if e.decided is not None}
+    for url in sorted(pages, key=lambda u: (u in decided, -len(pages[u]), hashlib.sha256(u.encode()).hexdigest())):
         min(buckets, key=len).extend(pages[url])
     return [sorted(b) for b in buckets]
 
@@ -141,16 +159,22 @@ def fit(excerpts: list[Excerpt], threshold: float = 0.5, version: str = MODEL_VE
     counts = counts if counts is not None else [terms(e.text) for e in excerpts]
     vocab, idf = _vocabulary(counts)
     x = csr_matrix(tfidf_rows(counts, vocab, idf), shape=(len(excerpts), len(vocab)))
+    weighted = any(e.weight != 1.0 for e in excerpts)
     criteria = {}
     for name in CRITERIA:
-        y = [int(name in e.labels) for e in excerpts]
+        rows = [i for i, e in enumerate(excerpts) if e.knows(name)]
+        y = [int(name in excerpts[i].labels) for i in rows]
         lr = LogisticRegression(C=C_REGULARISATION, class_weight="balanced", solver="liblinear", random_state=0)
-        lr.fit(x, y)
+        lr.fit(x if len(rows) == len(excerpts) else x[rows], y,
+               sample_weight=[excerpts[i].weight for i in rows] if weighted else None)
         criteria[name] = {"weights": [round(float(w), 5) for w in lr.coef_[0]],
                           "bias": round(float(lr.intercept_[0]), 5)}
+    trained_on = {"excerpts": len(excerpts), "sha256": set_digest(excerpts)}
+    decided = sum(e.decided is not None for e in excerpts)
+    if decided:
+        trained_on["decisions"] = decided
     return {"format": "ccqm-classifier", "v": 1, "version": version, "threshold": threshold,
-            "terms": vocab, "idf": idf, "criteria": criteria,
-            "trained_on": {"excerpts": len(excerpts), "sha256": set_digest(excerpts)}}
+            "terms": vocab, "idf": idf, "criteria": criteria, "trained_on": trained_on}
 
 
 def as_model(artefact: dict) -> TextModel:
@@ -203,7 +227,9 @@ def cross_validate(excerpts: list[Excerpt], progress: Callable[[str], None] = la
         progress(f"fold {n}/{FOLDS} done")
 
     def report_at(t: float) -> Report:
-        per = {name: prf([name in e.labels for e in excerpts], [h[name] >= t for h in held]) for name in CRITERIA}
+        known = {name: [(e, h) for e, h in zip(excerpts, held) if e.knows(name)] for name in CRITERIA}
+        per = {name: prf([name in e.labels for e, _ in pairs], [h[name] >= t for _, h in pairs])
+               for name, pairs in known.items()}
         return Report(threshold=t, per_criterion=per, excerpts=len(excerpts), pages=len({e.url for e in excerpts}))
 
     return max((report_at(t) for t in THRESHOLDS), key=lambda r: (r.macro_f1, -abs(r.threshold - 0.5))), held
@@ -219,7 +245,7 @@ def bands(excerpts: list[Excerpt], held: list[dict], step: float = 0.1) -> list[
     for low, high in zip(edges, edges[1:]):
         last = high >= 1.0
         hits = [name in e.labels for e, h in zip(excerpts, held) for name, score in h.items()
-                if low <= score < high or (last and score == high)]
+                if e.knows(name) and (low <= score < high or (last and score == high))]
         out.append({"from": low, "to": high, "evidence": round(sum(hits) / len(hits), 4) if hits else None,
                     "items": len(hits)})
     return out
@@ -250,15 +276,65 @@ def write_artefact(artefact: dict, path: Path) -> str:
     data = json.dumps(artefact, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
     packed = gzip.compress(data, compresslevel=9, mtime=0)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(packed)
+    part = path.with_name(path.name + ".part")
+    part.write_bytes(packed)
+    part.replace(path)  # whole or not at all: a scoring run may be reading the old one
     return hashlib.sha256(packed).hexdigest()
 
 
-def train(folder: Path, out: Path, progress: Callable[[str], None] = lambda m: None) -> tuple[Report, str]:
-    """Cross-validate, then fit on the whole set at the chosen threshold and write the artefact."""
+def decision_excerpts(item_id: str, url: str | None, org_kind: str, body: str, decided: dict[str, str],
+                      model: TextModel) -> list[Excerpt]:
+    """One item's standing decisions as training excerpts. A validator judges a whole item, but the
+    classifier learns from passages: each criterion decided gives the passage `model` reads for it
+    (the one it cited, or the nearest it came), labelled for that criterion alone, since the
+    decision says nothing of the others. Criteria read from the same passage share one excerpt."""
+    judged = judge(body, model)
+    by_span: dict[tuple[int, int], list[str]] = {}
+    for name in CRITERIA:
+        if name in decided:
+            by_span.setdefault(judged[name].span, []).append(name)
+    return [Excerpt(id=f"decision-{item_id}-{start}", url=url or item_id, org_kind=org_kind, text=body[start:end],
+                    labels=frozenset(n for n in names if decided[n] == "include"), decided=frozenset(names))
+            for (start, end), names in sorted(by_span.items())]
+
+
+def validators_decisions(settings: "Settings") -> list[Excerpt]:
+    """Every standing include and exclude in the database, as training excerpts (see
+    `decision_excerpts`), organisations in registry order. The passages are those the packaged
+    classifier reads, not the config folder's own, so training again on the same decisions gives
+    the same model."""
+    from harvester.app.assess import evidence_from_row
+    from harvester.config.classifier import load_classifier, packaged_classifier_path
+    from harvester.store.db import open_store
+    from scoring import decisions
+
+    model = load_classifier(packaged_classifier_path())
+    out: list[Excerpt] = []
+    with open_store(settings.db_path, read_only=True) as store:
+        for org in settings.organisations:
+            decided = decisions(store.overrides_for(org.id))
+            for row in store.items_for(org.id) if decided else ():
+                if row["id"] in decided:
+                    item = evidence_from_row(row)
+                    out += decision_excerpts(item.id, item.url, org.kind, item.body, decided[item.id], model)
+    return out
+
+
+def train(folder: Path, out: Path, progress: Callable[[str], None] = lambda m: None,
+          decided: list[Excerpt] = ()) -> tuple[Report, str]:
+    """Cross-validate, then fit on the whole set (and the validators' `decided` excerpts, if any)
+    at the chosen threshold and write the artefact."""
     excerpts = load_set(folder)
     progress(f"{len(excerpts)} excerpts from {len({e.url for e in excerpts})} pages")
+    if decided:
+        progress(f"and {len(decided)} passages of {len({e.url for e in decided})} items decided by validators")
+        excerpts += decided
     report, held = cross_validate(excerpts, progress)
+    if decided:
+        judged = [(name in e.labels, h[name] >= report.threshold) for e, h in zip(excerpts, held)
+                  if e.decided is not None for name in e.decided]
+        progress(f"the cross-validated model agrees with {sum(a == b for a, b in judged)} of the validators' "
+                 f"{len(judged)} decisions")
     artefact = fit(excerpts, threshold=report.threshold)
     artefact["cv"] = {"macro_f1": report.macro_f1, "threshold": report.threshold, "per_criterion": report.per_criterion,
                       "bands": bands(excerpts, held)}

@@ -32,9 +32,18 @@ def classifier_path(config_dir: Path) -> Path:
     return own if own.exists() else packaged_classifier_path()
 
 
-@lru_cache(maxsize=4)
 def load_classifier(path: Path) -> TextModel:
-    """The model in `path`; a mistake is a ConfigError naming the file and the field."""
+    """The model in `path`, read again once the file changes (`ccqm train --decisions` replaces a
+    config folder's own); a mistake is a ConfigError naming the file and the field."""
+    try:
+        found = path.stat()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the classifier ({exc.strerror})", file=str(path)) from None
+    return _read(path, found.st_mtime_ns, found.st_size)
+
+
+@lru_cache(maxsize=4)
+def _read(path: Path, mtime_ns: int, size: int) -> TextModel:
     try:
         packed = path.read_bytes()
     except OSError as exc:

@@ -1,0 +1,128 @@
+"""Validators' decisions teach the classifier: `ccqm train --decisions` learns the council's own
+judgement of the items it scores, writes the model into the config folder, and scoring uses it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import json
+
+import duckdb
+import pytest
+
+from harvester.config.classifier import load_classifier, packaged_classifier_path
+from scoring import Override, decisions
+from scoring.learned import judge
+from tests.conftest import PROJECT
+from tests.test_cli import cli
+
+SET = PROJECT / "fixtures" / "labelled"
+AT = dt.datetime(2026, 11, 2, tzinfo=dt.timezone.utc)
+
+
+def small_set(folder):
+    """Every eighth excerpt of the development set: enough to learn from in a second or two."""
+    lines = [line for path in sorted((SET / "raw").glob("*.jsonl"))
+             for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    (folder / "raw").mkdir(parents=True)
+    (folder / "raw" / "part.jsonl").write_text("\n".join(lines[::8]) + "\n", encoding="utf-8")
+    return folder
+
+
+def cited(db, org, criterion):
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        result = json.loads(con.execute("SELECT result FROM score_runs WHERE org_id = ? ORDER BY scored_at DESC "
+                                        "LIMIT 1", [org]).fetchone()[0])["data"]
+        top = next(c for c in result["criteria"] if c["criterion"] == criterion)["cited"][0]["item_id"]
+        title, text = con.execute("SELECT title, text FROM items WHERE id = ?", [top]).fetchone()
+    finally:
+        con.close()
+    return top, f"{title}\n{text}" if title else text
+
+
+def test_the_latest_include_or_exclude_stands_and_notes_decide_nothing():
+    def said(item, action, criterion, minutes):
+        return Override(item_id=item, action=action, criterion=criterion, note="", by="v",
+                        at=AT + dt.timedelta(minutes=minutes))
+
+    found = decisions([said("a", "include", "goals_set", 2), said("a", "exclude", "goals_set", 1),
+                       said("b", "exclude", None, 1), said("b", "include", "quiz_outcomes", 3),
+                       said("c", "note", None, 1)])
+    assert found["a"] == {"goals_set": "include"}
+    assert found["b"] == {"self_reflection": "exclude", "quiz_outcomes": "include", "goals_set": "exclude",
+                          "actions_taken": "exclude", "progress_shared": "exclude"}
+    assert "c" not in found
+
+
+def test_a_decision_teaches_the_passage_the_classifier_read_for_that_criterion_alone(model):
+    pytest.importorskip("sklearn", reason="the `train` extra (scikit-learn) is not installed")
+    from harvester.app.train import decision_excerpts
+
+    body = ("Our staff survey in March found that 62% of colleagues felt able to speak up. "
+            "We have since trained every line manager in inclusive recruitment. "
+            "Our objective for 2027 is to halve the gap in pay between ethnic groups. ") * 3
+    excerpts = decision_excerpts("item-1", "https://example.org/news/", "school", body,
+                                 {"goals_set": "exclude", "quiz_outcomes": "include"}, model)
+    judged = judge(body, model)
+    assert {n for e in excerpts for n in e.decided} == {"goals_set", "quiz_outcomes"}
+    for e in excerpts:
+        assert e.text in body and e.url == "https://example.org/news/"
+        assert e.labels == e.decided & {"quiz_outcomes"}  # an exclude is a negative; nothing said of the rest
+        for name in e.decided:
+            start, end = judged[name].span
+            assert e.text == body[start:end]
+
+
+def test_the_development_sets_folds_stay_the_same_whatever_is_decided():
+    from harvester.app.train import Excerpt, folds
+
+    dev = [Excerpt(id=f"d{i}", url=f"https://x.example/{i % 37}", org_kind="school", text=f"t{i}",
+                   labels=frozenset()) for i in range(200)]
+    decided = [Excerpt(id=f"v{i}", url=f"https://org.example/{i}", org_kind="charity", text=f"v{i}",
+                       labels=frozenset(), decided=frozenset({"goals_set"})) for i in range(9)]
+    with_decisions = folds(dev + decided)
+    assert [[i for i in fold if i < len(dev)] for fold in with_decisions] == folds(dev)
+    assert sorted(i for fold in with_decisions for i in fold) == list(range(len(dev) + len(decided)))
+
+
+def test_train_with_decisions_learns_them_and_scoring_uses_the_new_model(harvested_copy, tmp_path):
+    pytest.importorskip("sklearn", reason="the `train` extra (scikit-learn) is not installed")
+    config, db = harvested_copy.config_dir, harvested_copy.db_path
+    data = small_set(tmp_path / "set")
+    packaged = hashlib.sha256(packaged_classifier_path().read_bytes()).hexdigest()
+
+    nothing = cli(config, db, "train", "--decisions", "--data", str(data))
+    assert nothing.returncode == 2 and "no validator has included or excluded" in nothing.stderr
+    assert str(db) in nothing.stderr and not (config / "classifier.json.gz").exists()
+
+    plain = cli(config, db, "train", "--data", str(data), "--out", str(tmp_path / "plain.json.gz"))
+    assert plain.returncode == 0, plain.stderr
+    item, body = cited(db, "castlegate-logistics", "goals_set")
+    assert cli(config, db, "override", "castlegate-logistics", item, "--exclude", "goals_set",
+               "--note", "a supplier's plan", "--by", "A. Validator").returncode == 0
+
+    taught = cli(config, db, "train", "--decisions", "--data", str(data))
+    assert taught.returncode == 0, taught.stderr
+    assert "1 passages of 1 items decided by validators" in taught.stderr
+    assert "of the validators' 1 decisions" in taught.stderr
+    own = config / "classifier.json.gz"
+    assert f"wrote {own}" in taught.stdout
+    assert hashlib.sha256(packaged_classifier_path().read_bytes()).hexdigest() == packaged  # never replaced
+    assert json.loads(gzip.decompress(own.read_bytes()))["trained_on"]["decisions"] == 1
+    before = judge(body, load_classifier(tmp_path / "plain.json.gz"))["goals_set"].score
+    after = judge(body, load_classifier(own))["goals_set"].score
+    assert after < before - 0.1, (before, after)  # it learned that this passage sets no goal
+
+    again = cli(config, db, "train", "--decisions", "--data", str(data), "--out", str(tmp_path / "again.json.gz"))
+    assert again.returncode == 0 and (tmp_path / "again.json.gz").read_bytes() == own.read_bytes()  # reproducible
+
+    rescored = cli(config, db, "rescore", "castlegate-logistics", "--out", str(tmp_path / "dossiers"))
+    assert rescored.returncode == 0, rescored.stderr
+    con = duckdb.connect(str(db), read_only=True)
+    keys = {r[0] for r in con.execute("SELECT DISTINCT c.rubric_version FROM classifications c JOIN attributions a "
+                                      "ON a.item_id = c.item_id WHERE a.org_id = 'castlegate-logistics'").fetchall()}
+    con.close()
+    digest = hashlib.sha256(own.read_bytes()).hexdigest()
+    assert any(digest[:12] in key for key in keys), keys  # classified afresh by the config folder's model
