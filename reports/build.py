@@ -11,15 +11,15 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 from reports.model import (
-    CitationView, CriterionCard, DossierPage, EvidenceView, IndexPage, IndexRow, OverrideView, SourceView, StepView,
-    UnattributedPost,
+    CardRow, CitationView, CriterionCard, DossierPage, EvidenceView, IndexPage, IndexRow, OverrideView, SourceView,
+    StepView, UnattributedPost,
 )
 from reports.snippet import highlight, safe_href
 from reports.timeline import build_timeline
-from scoring import Classification, Evidence, OrgScore, Override
+from scoring import Agreement, Classification, Evidence, OrgScore, Override
 
 CITES_PER_CARD = 3
 ITEMS_NAMED = 3  # a step, or an award it says it holds, names its first few items, linked to their rows
@@ -157,7 +157,7 @@ def dossier_page(org: OrgFacts, score: OrgScore, changes: list[str], items: list
         blockers=score.award.blockers, cards=tuple(cards), steps=steps, timeline=build_timeline(dict(months), undated),
         sources=tuple(source_view(s) for s in sources), changes=tuple(changes),
         overrides=tuple(OverrideView(item_id=o.item_id, action=o.action, criterion=o.criterion or "", note=o.note,
-                                     by=o.by, at=_stamp(o.at)) for o in overrides),
+                                     by=o.by, at=_stamp(o.at), machine=_machine_then(o, label_threshold)) for o in overrides),
         evidence=tuple(table.values()),
         claims=tuple((level, named(ids)) for level, ids in score.claims))
 
@@ -185,14 +185,34 @@ def ranked(rows: list[IndexRow]) -> tuple[IndexRow, ...]:
     return tuple(sorted(rows, key=key))
 
 
+def _machine_then(o: Override, threshold: float) -> str:
+    """The machine's score of a decided item for the criterion decided ("0.48, not counted"), or of
+    the criteria it counted when a decision spoke for all of them."""
+    scores = dict(o.machine)
+    if o.criterion in scores:
+        return f"{scores[o.criterion]:.2f}, {'counted' if scores[o.criterion] >= threshold else 'not counted'}"
+    if o.criterion is None and scores:
+        counted = [f"{name} {s:.2f}" for name, s in scores.items() if s >= threshold]
+        return f"counted for {', '.join(counted)}" if counted else "counted for none"
+    return ""
+
+
+def report_card(agreements: Iterable[Agreement], labels: dict[str, str]) -> tuple[CardRow, ...]:
+    """The report card's rows, or none when no decision has a machine's score to set it against."""
+    found = [CardRow(criterion=labels.get(a.criterion, a.criterion), decided=a.decided, agreed=a.agreed,
+                     dropped=a.dropped, added=a.added) for a in agreements]
+    return tuple(found) if any(r.decided for r in found) else ()
+
+
 def index_page(rows: list[IndexRow], criteria: tuple[str, ...], now: dt.datetime,
-               unattributed: list[dict] = ()) -> IndexPage:
+               unattributed: list[dict] = (), card: tuple[CardRow, ...] = ()) -> IndexPage:
     """The index; `unattributed` are the scheme's posts by unknown authors (store rows: platform,
-    author, url, text, published_at, first_seen), shown so a validator can link their authors."""
+    author, url, text, published_at, first_seen), shown so a validator can link their authors;
+    `card` is the scorer's report card (`report_card`)."""
     posts = tuple(UnattributedPost(platform=r["platform"], author=r.get("author") or "(author hidden)",
                                    url=safe_href(r.get("url")) or "",
                                    date=_date(r.get("published_at") or r.get("first_seen")),
                                    excerpt=_shorten(r.get("text") or "", 200))
                   for r in unattributed)
     return IndexPage(title="CCQM validation dossiers", generated_at=_stamp(now), criteria=criteria, rows=ranked(rows),
-                     unattributed=posts)
+                     unattributed=posts, card=card)

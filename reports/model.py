@@ -108,6 +108,7 @@ class OverrideView:
     note: str
     by: str
     at: str
+    machine: str = ""  # what the machine had scored the item for that criterion when decided, if known
 
 
 @dataclass(frozen=True)
@@ -159,9 +160,25 @@ class UnattributedPost:
 
 
 @dataclass(frozen=True)
+class CardRow:
+    """One criterion of the scorer's report card: the validators' decisions against the machine."""
+
+    criterion: str  # its label
+    decided: int
+    agreed: int
+    dropped: int  # counted by the machine, excluded by a validator
+    added: int  # missed by the machine, included by a validator
+
+    @property
+    def agreed_share(self) -> str:
+        return f"{self.agreed / self.decided:.0%}" if self.decided else "—"
+
+
+@dataclass(frozen=True)
 class IndexPage:
     title: str
     generated_at: str
     criteria: tuple[str, ...]
     rows: tuple[IndexRow, ...]
     unattributed: tuple[UnattributedPost, ...] = ()
+    card: tuple[CardRow, ...] = ()  # empty until a validator has decided on a scored item

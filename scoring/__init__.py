@@ -12,7 +12,8 @@ from scoring.rubric import Rubric, RubricError, parse_rubric
 
 # The arithmetic (numpy) loads on first use: a harvest reads the rubric but never classifies.
 _LAZY = {"classify_text": "scoring.classify", "classify_evidence": "scoring.classify",
-         "score_organisation": "scoring.score", "decisions": "scoring.score", "describe_changes": "scoring.changes"}
+         "score_organisation": "scoring.score", "decisions": "scoring.score",
+         "agreement": "scoring.report_card", "Agreement": "scoring.report_card", "describe_changes": "scoring.changes"}
 
 
 def __getattr__(name: str):
@@ -26,5 +27,5 @@ def __getattr__(name: str):
 __all__ = [
     "CRITERIA", "LEVELS", "Award", "Citation", "Classification", "CriterionResult", "CriterionScore",
     "Evidence", "OrgScore", "Override", "SignalHit", "StepStatus", "Rubric", "RubricError",
-    "parse_rubric", "classify_text", "classify_evidence", "score_organisation", "decisions", "describe_changes",
+    "parse_rubric", "classify_text", "classify_evidence", "score_organisation", "decisions", "agreement", "Agreement", "describe_changes",
 ]

@@ -82,6 +82,8 @@ class Override:
     by: str
     at: dt.datetime
     id: str = ""
+    machine: tuple[tuple[str, float], ...] = ()  # the item's score per criterion when decided, if it was scored
+    machine_scorer: str = ""  # the rubric and classifier that gave those scores
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,9 @@ def org_score_from_dict(data: dict) -> OrgScore:
                              evidenced_by=tuple(s["evidenced_by"])) for s in data["steps"])
     a = data["award"]
     notes = tuple(Override(item_id=o["item_id"], action=o["action"], criterion=o["criterion"], note=o["note"],
-                           by=o["by"], at=_time(o["at"]), id=o["id"]) for o in data["notes"])
+                           by=o["by"], at=_time(o["at"]), id=o["id"],
+                           machine=tuple((c, s) for c, s in o.get("machine", ())),
+                           machine_scorer=o.get("machine_scorer", "")) for o in data["notes"])
     return OrgScore(org_id=data["org_id"], rubric_version=data["rubric_version"], scored_at=_time(data["scored_at"]),
                     criteria=criteria, steps=steps, notes=notes,
                     claims=tuple((level, tuple(ids)) for level, ids in data["claims"]),

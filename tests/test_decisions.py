@@ -1,5 +1,7 @@
-"""Validators' decisions teach the classifier: `ccqm train --decisions` learns the council's own
-judgement of the items it scores, writes the model into the config folder, and scoring uses it."""
+"""Validators' decisions teach the classifier and grade it: `ccqm train --decisions` learns the
+council's own judgement of the items it scores, writes the model into the config folder, and
+scoring uses it; every decision keeps the machine's score it was made against, and the index's
+report card sets the two side by side."""
 
 from __future__ import annotations
 
@@ -7,12 +9,13 @@ import datetime as dt
 import gzip
 import hashlib
 import json
+import re
 
 import duckdb
 import pytest
 
 from harvester.config.classifier import load_classifier, packaged_classifier_path
-from scoring import Override, decisions
+from scoring import Override, agreement, decisions
 from scoring.learned import judge
 from tests.conftest import PROJECT
 from tests.test_cli import cli
@@ -42,11 +45,12 @@ def cited(db, org, criterion):
     return top, f"{title}\n{text}" if title else text
 
 
-def test_the_latest_include_or_exclude_stands_and_notes_decide_nothing():
-    def said(item, action, criterion, minutes):
-        return Override(item_id=item, action=action, criterion=criterion, note="", by="v",
-                        at=AT + dt.timedelta(minutes=minutes))
+def said(item, action, criterion, minutes, machine=()):
+    return Override(item_id=item, action=action, criterion=criterion, note="", by="v",
+                    at=AT + dt.timedelta(minutes=minutes), machine=tuple(machine))
 
+
+def test_the_latest_include_or_exclude_stands_and_notes_decide_nothing():
     found = decisions([said("a", "include", "goals_set", 2), said("a", "exclude", "goals_set", 1),
                        said("b", "exclude", None, 1), said("b", "include", "quiz_outcomes", 3),
                        said("c", "note", None, 1)])
@@ -54,6 +58,25 @@ def test_the_latest_include_or_exclude_stands_and_notes_decide_nothing():
     assert found["b"] == {"self_reflection": "exclude", "quiz_outcomes": "include", "goals_set": "exclude",
                           "actions_taken": "exclude", "progress_shared": "exclude"}
     assert "c" not in found
+
+
+def test_the_report_card_sets_each_standing_decision_against_the_score_the_validator_saw():
+    low = {name: 0.2 for name in ("self_reflection", "quiz_outcomes", "goals_set", "actions_taken", "progress_shared")}
+    card = {a.criterion: a for a in agreement([
+        said("a", "include", "goals_set", 1, {**low, "goals_set": 0.8}.items()),  # agreed
+        said("b", "include", "goals_set", 1, low.items()),  # missed, added
+        said("c", "exclude", "goals_set", 1, {**low, "goals_set": 0.7}.items()),  # counted, dropped
+        said("d", "exclude", "goals_set", 1, low.items()),  # agreed: neither counts it
+        said("e", "exclude", None, 1, {**low, "actions_taken": 0.9}.items()),  # dropped from actions only
+        said("f", "exclude", "quiz_outcomes", 1, {**low, "quiz_outcomes": 0.9}.items()),
+        said("f", "include", "quiz_outcomes", 2, {**low, "quiz_outcomes": 0.9}.items()),  # changed their mind
+        said("g", "include", "progress_shared", 1),  # decided before scores were recorded: left out
+    ], counts_from=0.5)}
+    assert (card["goals_set"].agreed, card["goals_set"].dropped, card["goals_set"].added) == (2, 1, 1)
+    assert (card["actions_taken"].decided, card["actions_taken"].dropped) == (1, 1)
+    assert card["self_reflection"].decided == 0  # an exclusion from all says nothing of what was not counted
+    assert (card["quiz_outcomes"].decided, card["quiz_outcomes"].agreed) == (1, 1)
+    assert card["progress_shared"].decided == 0
 
 
 def test_a_decision_teaches_the_passage_the_classifier_read_for_that_criterion_alone(model):
@@ -126,3 +149,31 @@ def test_train_with_decisions_learns_them_and_scoring_uses_the_new_model(harvest
     con.close()
     digest = hashlib.sha256(own.read_bytes()).hexdigest()
     assert any(digest[:12] in key for key in keys), keys  # classified afresh by the config folder's model
+
+
+def test_a_decision_keeps_the_score_it_overruled_and_the_index_grades_the_scorer(harvested_copy, tmp_path):
+    config, db, out = harvested_copy.config_dir, harvested_copy.db_path, tmp_path / "dossiers"
+    item, _ = cited(db, "castlegate-logistics", "goals_set")
+    con = duckdb.connect(str(db), read_only=True)
+    key = con.execute("SELECT rubric_version FROM score_runs WHERE org_id = 'castlegate-logistics' "
+                      "ORDER BY scored_at DESC LIMIT 1").fetchone()[0]
+    result = json.loads(con.execute("SELECT c.result FROM classifications c JOIN items i ON i.id = c.item_id AND "
+                                    "i.content_hash = c.content_hash WHERE c.item_id = ? AND c.rubric_version = ?",
+                                    [item, key]).fetchone()[0])["data"]
+    con.close()
+    seen = result["criteria"]["goals_set"]["score"]
+    assert cli(config, db, "dossier", "--out", str(out)).returncode == 0
+    assert "report card" not in (out / "index.html").read_text(encoding="utf-8")  # nothing decided yet
+
+    excluded = cli(config, db, "override", "castlegate-logistics", item, "--exclude", "goals_set",
+                   "--note", "a supplier's plan", "--by", "A. Validator")
+    assert excluded.returncode == 0, excluded.stderr
+    assert f"the machine scored it {seen:.2f} for goals_set: counted" in excluded.stdout
+    assert cli(config, db, "rescore", "castlegate-logistics", "--out", str(out)).returncode == 0
+
+    dossier = (out / "castlegate-logistics.html").read_text(encoding="utf-8")
+    assert f"<td>exclude goals_set</td><td>{seen:.2f}, counted</td>" in dossier
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "The scorer&#39;s report card" in index or "The scorer's report card" in index
+    goals = re.search(r"<tr><td>Goals set</td><td>(\d+)</td><td>(\d+)[^<]*</td><td>(\d+)</td><td>(\d+)</td></tr>", index)
+    assert goals and goals.groups() == ("1", "0", "1", "0")

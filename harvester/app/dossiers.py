@@ -20,9 +20,9 @@ from harvester.items import utcnow
 from harvester.store.db import Store, open_store
 from reports import render_dossier, render_index
 from reports.build import (
-    CriterionInfo, OrgFacts, SourceFacts, StoredEvidence, dossier_page, index_page, index_row,
+    CriterionInfo, OrgFacts, SourceFacts, StoredEvidence, dossier_page, index_page, index_row, report_card,
 )
-from scoring import CRITERIA
+from scoring import CRITERIA, agreement
 
 
 def org_facts(org: Organisation) -> OrgFacts:
@@ -66,9 +66,11 @@ def write_dossiers(settings: Settings, orgs: tuple[Organisation, ...], out_dir: 
     infos = {c.name: CriterionInfo(c.label, c.question) for c in rubric.criteria}
     labels = tuple(rubric.criterion(c).label for c in CRITERIA)
     chosen = {o.id for o in orgs}
-    rows = []
+    rows, decided = [], []
     with open_store(settings.db_path, read_only=True) as store:
         for org in settings.organisations:
+            overrides = store.overrides_for(org.id)
+            decided += overrides
             found = store.latest_score_and_changes(org.id)
             score, changes = found if found else (None, [])
             sources = source_facts(store, org.id)
@@ -80,12 +82,13 @@ def write_dossiers(settings: Settings, orgs: tuple[Organisation, ...], out_dir: 
                 verified = store.verified_handles(org.id)
                 page = dossier_page(org_facts(org), score, changes, [stored_evidence(r, verified) for r in item_rows],
                                     classes,
-                                    sources, store.overrides_for(org.id), infos, rubric.label_threshold, last, now,
+                                    sources, overrides, infos, rubric.label_threshold, last, now,
                                     evidence_share=_shares_of(settings, score))
                 _write(out_dir / f"{org.id}.html", render_dossier(page))
         unattributed = store.unattributed()
     path = out_dir / "index.html"
-    _write(path, render_index(index_page(rows, labels, now, unattributed)))
+    card = report_card(agreement(decided, rubric.label_threshold), dict(zip(CRITERIA, labels)))
+    _write(path, render_index(index_page(rows, labels, now, unattributed, card)))
     return path
 
 

@@ -26,9 +26,13 @@ def add_override(settings: Settings, org_id: str, item_ref: str, *, include: str
         found = store.items_named(org_id, item_ref)
         if not found:
             raise UsageError(f"no item {item_ref!r} is evidence for {org_id}")
+        latest = store.latest_score(org_id)  # what the validator saw: the scores of the last scoring
+        scorer = latest.rubric_version if latest else ""
+        seen = store.machine_scores(found, scorer) if scorer else {}
         saved = []
         for item_id in found:
             override = Override(item_id=item_id, action=action, criterion=criterion, note=strip_controls(note).strip(),
-                                by=strip_controls(by).strip(), at=utcnow())
+                                by=strip_controls(by).strip(), at=utcnow(),
+                                machine=tuple(seen.get(item_id, {}).items()), machine_scorer=scorer if item_id in seen else "")
             saved.append(Override(**{**override.__dict__, "id": store.add_override(org_id, override)}))
         return saved

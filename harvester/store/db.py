@@ -662,15 +662,29 @@ class Store:
     # -- overrides -----------------------------------------------------------------------------
     def add_override(self, org_id: str, o: Override) -> str:
         override_id = o.id or uuid.uuid4().hex[:12]
-        self.con.execute("INSERT INTO overrides VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                         [override_id, org_id, o.item_id, o.action, o.criterion, o.note, o.by, _naive(o.at)])
+        machine = json.dumps({"scorer": o.machine_scorer, "scores": dict(o.machine)}) if o.machine else None
+        self.con.execute("INSERT INTO overrides VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         [override_id, org_id, o.item_id, o.action, o.criterion, o.note, o.by, _naive(o.at), machine])
         return override_id
 
     def overrides_for(self, org_id: str) -> list[Override]:
-        rows = self.con.execute("SELECT id, item_id, action, criterion, note, decided_by, decided_at FROM overrides "
-                                "WHERE org_id = ? ORDER BY decided_at, id", [org_id]).fetchall()
-        return [Override(id=r[0], item_id=r[1], action=r[2], criterion=r[3], note=r[4], by=r[5], at=_aware(r[6]))
-                for r in rows]
+        rows = self.con.execute("SELECT id, item_id, action, criterion, note, decided_by, decided_at, machine "
+                                "FROM overrides WHERE org_id = ? ORDER BY decided_at, id", [org_id]).fetchall()
+        out = []
+        for r in rows:
+            machine = json.loads(r[7]) if r[7] else {}
+            out.append(Override(id=r[0], item_id=r[1], action=r[2], criterion=r[3], note=r[4], by=r[5], at=_aware(r[6]),
+                                machine=tuple(machine.get("scores", {}).items()), machine_scorer=machine.get("scorer", "")))
+        return out
+
+    def machine_scores(self, item_ids: list[str], scorer_key: str) -> dict[str, dict[str, float]]:
+        """Each item's stored score per criterion for its current text under `scorer_key`."""
+        rows = self.con.execute(
+            "SELECT c.item_id, c.result FROM classifications c JOIN items i ON i.id = c.item_id "
+            "AND i.content_hash = c.content_hash WHERE c.rubric_version = ? AND c.item_id IN (SELECT unnest(?))",
+            [scorer_key, item_ids]).fetchall()
+        return {r[0]: {name: res.score for name, res in blobs.load("classification", r[1]).criteria.items()}
+                for r in rows}
 
     def items_named(self, org_id: str, item_ref: str) -> list[str]:
         """The ids of `org_id`'s items named by an item id, or else by a URL or native id (a page and

@@ -82,5 +82,10 @@ MIGRATIONS: list[tuple[str, str]] = [
     ALTER TABLE snapshots ADD COLUMN record_id VARCHAR;
     ALTER TABLE snapshots ALTER COLUMN body DROP NOT NULL;
     """),
+    # What the machine had given the item when the validator decided (scorer key and a score per
+    # criterion): the scorer's report card compares each decision with what the validator saw.
+    ("validators' decisions keep the machine's scores they overruled or confirmed", """
+    ALTER TABLE overrides ADD COLUMN machine JSON;
+    """),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
