@@ -124,3 +124,22 @@ def test_organisations_with_and_without_new_text_are_each_scored_once_in_registr
     with open_store(settings.db_path) as store:
         assert [run.org_id for run in [store.latest_score("oakfield"), store.latest_score("brook")]] == \
             ["oakfield", "brook"]
+
+
+def test_a_worker_that_finds_another_classifier_than_the_scoring_began_with_refuses_to_classify(tmp_path):
+    """Workers load the classifier from its file: one retrained meanwhile (`ccqm train --decisions`)
+    must not be saved under the old one's key."""
+    import pytest
+
+    import harvester.app.assess as assess
+    from harvester.config.classifier import classifier_path
+    from harvester.errors import UsageError
+
+    settings = settings_with(tmp_path, [page(1, GOALS, NOW)])
+    path = classifier_path(settings.config_dir)
+    assess._start_worker(settings.rubric, path, settings.model.key)
+    assert assess._classify_in_worker(GOALS).criteria == assess.classify_text(GOALS, settings.rubric,
+                                                                              settings.model).criteria
+    assess._start_worker(settings.rubric, path, "2026.01-1:0123456789ab")
+    with pytest.raises(UsageError, match="the classifier changed during scoring"):
+        assess._classify_in_worker(GOALS)

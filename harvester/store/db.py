@@ -603,6 +603,15 @@ class Store:
             "AND item_id IN (SELECT unnest(?))", [rubric_version, [i["id"] for i in items]]).fetchall()
         return {r[0]: blobs.load("classification", r[2]) for r in rows if (r[0], r[1]) in wanted}
 
+    def unclassified(self, org_ids: list[str], rubric_version: str) -> int:
+        """How many of these organisations' items have no classification of their current text
+        under this rubric version (what a scoring will classify, repeats counted)."""
+        return self.con.execute(
+            "SELECT count(DISTINCT i.id) FROM attributions a JOIN items i ON i.id = a.item_id "
+            "WHERE a.org_id IN (SELECT unnest(?)) AND NOT EXISTS (SELECT 1 FROM classifications c WHERE "
+            "c.item_id = i.id AND c.content_hash = i.content_hash AND c.rubric_version = ?)",
+            [org_ids, rubric_version]).fetchone()[0]
+
     def save_classifications(self, rows: list[tuple[str, str, Classification]], now: dt.datetime) -> None:
         if not rows:
             return
