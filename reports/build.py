@@ -157,7 +157,9 @@ def dossier_page(org: OrgFacts, score: OrgScore, changes: list[str], items: list
         blockers=score.award.blockers, cards=tuple(cards), steps=steps, timeline=build_timeline(dict(months), undated),
         sources=tuple(source_view(s) for s in sources), changes=tuple(changes),
         overrides=tuple(OverrideView(item_id=o.item_id, action=o.action, criterion=o.criterion or "", note=o.note,
-                                     by=o.by, at=_stamp(o.at), machine=_machine_then(o, label_threshold)) for o in overrides),
+                                     by=o.by, at=_stamp(o.at), machine=_machine_then(o, label_threshold),
+                                     since=_since(o, by_id.get(o.item_id), classes.get(o.item_id), label_threshold))
+                        for o in overrides),
         evidence=tuple(table.values()),
         claims=tuple((level, named(ids)) for level, ids in score.claims))
 
@@ -195,6 +197,21 @@ def _machine_then(o: Override, threshold: float) -> str:
         counted = [f"{name} {s:.2f}" for name, s in scores.items() if s >= threshold]
         return f"counted for {', '.join(counted)}" if counted else "counted for none"
     return ""
+
+
+def _since(o: Override, item: StoredEvidence | None, now: Classification | None, threshold: float) -> str:
+    """What has changed since a decision that may leave it stale: the item's text (the decision
+    judged other words), or whether the machine counts the item for the criterion decided."""
+    if o.action == "note":
+        return ""
+    if item is not None and o.judged_text and item.evidence.content_hash != o.judged_text:
+        return "possibly stale: the item's text has changed since this decision"
+    then = dict(o.machine)
+    moved = [f"{name} {now.criteria[name].score:.2f}, {'counted' if now.criteria[name].score >= threshold else 'not counted'}"
+             for name in ([o.criterion] if o.criterion else sorted(then))
+             if now is not None and name in then and name in now.criteria
+             and (then[name] >= threshold) != (now.criteria[name].score >= threshold)]
+    return f"the machine's reading has changed: now {'; '.join(moved)}" if moved else ""
 
 
 def report_card(agreements: Iterable[Agreement], labels: dict[str, str]) -> tuple[CardRow, ...]:

@@ -109,6 +109,7 @@ class OverrideView:
     by: str
     at: str
     machine: str = ""  # what the machine had scored the item for that criterion when decided, if known
+    since: str = ""  # what has changed since that may leave the decision stale: the item's text, the machine's count
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,7 @@ class Override:
     id: str = ""
     machine: tuple[tuple[str, float], ...] = ()  # the item's score per criterion when decided, if it was scored
     machine_scorer: str = ""  # the rubric and classifier that gave those scores
+    judged_text: str = ""  # the content hash of the item's text when decided: a change since may make it stale
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,8 @@ def org_score_from_dict(data: dict) -> OrgScore:
     notes = tuple(Override(item_id=o["item_id"], action=o["action"], criterion=o["criterion"], note=o["note"],
                            by=o["by"], at=_time(o["at"]), id=o["id"],
                            machine=tuple((c, s) for c, s in o.get("machine", ())),
-                           machine_scorer=o.get("machine_scorer", "")) for o in data["notes"])
+                           machine_scorer=o.get("machine_scorer", ""), judged_text=o.get("judged_text", ""))
+                  for o in data["notes"])
     return OrgScore(org_id=data["org_id"], rubric_version=data["rubric_version"], scored_at=_time(data["scored_at"]),
                     criteria=criteria, steps=steps, notes=notes,
                     claims=tuple((level, tuple(ids)) for level, ids in data["claims"]),

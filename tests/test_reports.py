@@ -175,3 +175,47 @@ def test_each_citation_says_how_often_items_scored_like_it_were_evidence_in_test
     assert "9 in 10 scored so were evidence in testing" in said["diwali"] and "borderline" not in said["diwali"]
     assert "borderline: 3 in 10 scored so were evidence in testing" in said["coffee"]
     assert "in testing" not in said["menu"] and "included by a validator" in said["menu"]
+
+
+def test_a_decision_on_text_that_has_changed_since_is_marked_possibly_stale(tmp_path):
+    """A validator's exclusion judged the words of the day: when the page is rewritten, the dossier
+    says so beside the decision, rather than silently keeping or dropping it."""
+    from harvester.app.overrides import add_override
+
+    config = write_config(tmp_path / "config", organisations=HOLDER)
+    settings = load_settings(config, db=tmp_path / "db.duckdb", out=tmp_path / "out", env={})
+
+    def publish(text: str) -> None:
+        with open_store(settings.db_path) as store:
+            store.save_item(Item(org_id="holder", source_id="holder/website/x", platform="website", kind="page",
+                                 native_id="plan", url="https://holder.example/plan", title="Our plan", text=text,
+                                 published=NOW), NOW)
+
+    def decision_row() -> str:
+        dossier = write_dossiers(settings, settings.organisations).parent / "holder.html"
+        page = html.fromstring(dossier.read_text(encoding="utf-8"))
+        return page.xpath('//*[@id="overrides-h"]/following::tbody[1]/tr')[0].text_content()
+
+    publish("Our equality objectives: by July 2027 we will train every member of staff in anti-racist practice.")
+    score(settings, settings.organisations, now=NOW)
+    (decided,) = add_override(settings, "holder", "https://holder.example/plan", include=None, exclude="goals_set",
+                              note="copied from the trust's plan", by="AV")
+    assert dict(decided.machine)["goals_set"] >= 0.5  # the machine counted it when the validator overruled it
+    row = decision_row()
+    assert f"{dict(decided.machine)['goals_set']:.2f}, counted" in row and "stale" not in row
+
+    publish("Our equality objectives for 2027 are being written with our pupils and will be published in March.")
+    score(settings, settings.organisations, now=NOW)
+    assert "possibly stale: the item's text has changed since this decision" in decision_row()
+
+
+def test_a_decision_says_when_the_machine_no_longer_reads_the_item_as_it_did():
+    from reports.build import _since
+    from scoring import Classification, CriterionResult, Override
+
+    then = Override(item_id="a", action="exclude", criterion="goals_set", note="", by="AV", at=NOW,
+                    machine=(("goals_set", 0.71), ("actions_taken", 0.2)), judged_text="h1")
+    now = Classification(criteria={"goals_set": CriterionResult(score=0.31), "actions_taken": CriterionResult(0.8)})
+    assert _since(then, None, now, 0.5) == "the machine's reading has changed: now goals_set 0.31, not counted"
+    same = Classification(criteria={"goals_set": CriterionResult(score=0.66)})
+    assert _since(then, None, same, 0.5) == ""

@@ -28,11 +28,12 @@ def add_override(settings: Settings, org_id: str, item_ref: str, *, include: str
             raise UsageError(f"no item {item_ref!r} is evidence for {org_id}")
         latest = store.latest_score(org_id)  # what the validator saw: the scores of the last scoring
         scorer = latest.rubric_version if latest else ""
-        seen = store.machine_scores(found, scorer) if scorer else {}
+        seen = store.as_judged(found, scorer)
         saved = []
         for item_id in found:
             override = Override(item_id=item_id, action=action, criterion=criterion, note=strip_controls(note).strip(),
                                 by=strip_controls(by).strip(), at=utcnow(),
-                                machine=tuple(seen.get(item_id, {}).items()), machine_scorer=scorer if item_id in seen else "")
+                                machine=tuple(seen[item_id][1].items()), machine_scorer=scorer if seen[item_id][1] else "",
+                                judged_text=seen[item_id][0])
             saved.append(Override(**{**override.__dict__, "id": store.add_override(org_id, override)}))
         return saved

@@ -671,7 +671,8 @@ class Store:
     # -- overrides -----------------------------------------------------------------------------
     def add_override(self, org_id: str, o: Override) -> str:
         override_id = o.id or uuid.uuid4().hex[:12]
-        machine = json.dumps({"scorer": o.machine_scorer, "scores": dict(o.machine)}) if o.machine else None
+        machine = (json.dumps({"scorer": o.machine_scorer, "scores": dict(o.machine), "content_hash": o.judged_text})
+                   if o.machine or o.judged_text else None)
         self.con.execute("INSERT INTO overrides VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          [override_id, org_id, o.item_id, o.action, o.criterion, o.note, o.by, _naive(o.at), machine])
         return override_id
@@ -683,17 +684,19 @@ class Store:
         for r in rows:
             machine = json.loads(r[7]) if r[7] else {}
             out.append(Override(id=r[0], item_id=r[1], action=r[2], criterion=r[3], note=r[4], by=r[5], at=_aware(r[6]),
-                                machine=tuple(machine.get("scores", {}).items()), machine_scorer=machine.get("scorer", "")))
+                                machine=tuple(machine.get("scores", {}).items()), machine_scorer=machine.get("scorer", ""),
+                                judged_text=machine.get("content_hash", "")))
         return out
 
-    def machine_scores(self, item_ids: list[str], scorer_key: str) -> dict[str, dict[str, float]]:
-        """Each item's stored score per criterion for its current text under `scorer_key`."""
+    def as_judged(self, item_ids: list[str], scorer_key: str) -> dict[str, tuple[str, dict[str, float]]]:
+        """Each item's current content hash and its stored score per criterion for that text under
+        `scorer_key` (none if it has not been scored so): what a validator deciding now has seen."""
         rows = self.con.execute(
-            "SELECT c.item_id, c.result FROM classifications c JOIN items i ON i.id = c.item_id "
-            "AND i.content_hash = c.content_hash WHERE c.rubric_version = ? AND c.item_id IN (SELECT unnest(?))",
+            "SELECT i.id, i.content_hash, c.result FROM items i LEFT JOIN classifications c ON c.item_id = i.id "
+            "AND c.content_hash = i.content_hash AND c.rubric_version = ? WHERE i.id IN (SELECT unnest(?))",
             [scorer_key, item_ids]).fetchall()
-        return {r[0]: {name: res.score for name, res in blobs.load("classification", r[1]).criteria.items()}
-                for r in rows}
+        return {r[0]: (r[1], {name: res.score for name, res in blobs.load("classification", r[2]).criteria.items()}
+                             if r[2] else {}) for r in rows}
 
     def items_named(self, org_id: str, item_ref: str) -> list[str]:
         """The ids of `org_id`'s items named by an item id, or else by a URL or native id (a page and
