@@ -104,3 +104,33 @@ def test_a_command_waits_its_turn_while_another_process_holds_the_database(tmp_p
         holder.wait()
     with open_store(db) as store:  # nothing was lost
         assert store.schema_version() == SCHEMA_VERSION
+
+
+def test_decisions_recorded_before_the_machines_scores_were_kept_upgrade_and_stay(tmp_path):
+    """A database of schema 6 keeps its validators' decisions through the upgrade; they read back
+    with no machine's score (which the report card then leaves out), and new ones record it."""
+    import duckdb
+
+    from harvester.store.schema import MIGRATIONS
+    from scoring import Override, agreement
+
+    db = tmp_path / "ccqm.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)")
+    for number, (name, sql) in enumerate(MIGRATIONS[:6], start=1):
+        con.execute(sql)
+        con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [number, name])
+    con.execute("INSERT INTO overrides VALUES ('o1', 'org', 'item-1', 'exclude', 'goals_set', 'not theirs', 'AV', "
+                "TIMESTAMP '2026-10-01 09:00:00')")
+    con.close()
+    with open_store(db) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        store.add_override("org", Override(item_id="item-2", action="include", criterion="goals_set", note="", by="AV",
+                                           at=NOW, machine=(("goals_set", 0.3),), machine_scorer="r+m",
+                                           judged_text="abc"))
+        old, new = store.overrides_for("org")
+    assert (old.id, old.action, old.criterion, old.note, old.machine, old.judged_text) == \
+        ("o1", "exclude", "goals_set", "not theirs", (), "")
+    assert (new.machine, new.machine_scorer, new.judged_text) == ((("goals_set", 0.3),), "r+m", "abc")
+    goals = {a.criterion: a for a in agreement([old, new], 0.5)}["goals_set"]
+    assert (goals.decided, goals.added) == (1, 1)

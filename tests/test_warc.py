@@ -316,8 +316,8 @@ def test_a_schema_5_database_upgrades_and_its_old_snapshots_export_as_resources(
                 [old_hash, url, NOW.replace(tzinfo=None), len(old_body), zlib.compress(old_body)])
     con.close()
 
-    with open_store(db) as store:  # migration 6 runs
-        assert store.schema_version() == SCHEMA_VERSION == 6
+    with open_store(db) as store:  # migrations 6 and 7 run
+        assert store.schema_version() == SCHEMA_VERSION == 7
         assert store.snapshot_body("old", old_hash) == old_body
         assert store.con.execute("SELECT record_id FROM snapshots WHERE item_id = 'old'").fetchone() == (None,)
         [row] = store.items_for(ORG)
