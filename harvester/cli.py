@@ -459,7 +459,8 @@ def schedule(ctx: click.Context) -> None:
 
     settings = _settings(ctx)
     with _errors():
-        run_schedule(settings, echo=lambda msg: click.echo(msg, err=True))
+        run_schedule(settings, echo=lambda msg: click.echo(msg, err=True),
+                     reload=lambda: load_settings(ctx.obj["config"], db=ctx.obj["db"]))
 
 
 if __name__ == "__main__":

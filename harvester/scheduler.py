@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from harvester.errors import ConfigError
+from harvester.errors import CcqmError, ConfigError
 from harvester.config.settings import Settings
 
 
@@ -42,8 +42,23 @@ def build_scheduler(settings: Settings, job: Callable[[], None], *, blocking: bo
     return scheduler
 
 
-def run_schedule(settings: Settings, echo: Callable[[str], None] = print) -> None:
-    scheduler = build_scheduler(settings, lambda: nightly(settings, echo))
+def nightly_job(reload: Callable[[], Settings], echo: Callable[[str], None] = print) -> Callable[[], None]:
+    """The nightly job: it reads the configuration afresh each night (the registry, the rubric and
+    a classifier retrained by `ccqm train --decisions` are picked up without a restart); a broken
+    one skips that night with one line naming the file, and the schedule goes on."""
+    def job() -> None:
+        try:
+            settings = reload()
+        except CcqmError as exc:
+            echo(f"ccqm schedule: tonight's run skipped: {exc}")
+            return
+        nightly(settings, echo)
+    return job
+
+
+def run_schedule(settings: Settings, echo: Callable[[str], None] = print,
+                 reload: Callable[[], Settings] | None = None) -> None:
+    scheduler = build_scheduler(settings, nightly_job(reload or (lambda: settings), echo))
     echo(f"ccqm schedule: nightly harvest on '{settings.schedule.cron}' ({settings.schedule.timezone}); Ctrl-C stops")
     try:
         scheduler.start()

@@ -32,3 +32,26 @@ def test_a_bad_cron_is_a_config_error(demo_settings):
     broken = with_overrides(demo_settings, schedule={"cron": "at two"})
     with pytest.raises(ConfigError, match="schedule.cron"):
         build_scheduler(broken, lambda: None, blocking=False)
+
+
+def test_each_night_reads_the_configuration_afresh_and_a_broken_one_skips_only_that_night(tmp_path, demo_config):
+    from harvester.config.settings import load_settings
+    from harvester.scheduler import nightly_job
+
+    registry = demo_config / "organisations.toml"
+    whole = registry.read_text(encoding="utf-8")
+    heard: list[str] = []
+    job = nightly_job(lambda: load_settings(demo_config, db=tmp_path / "ccqm.duckdb", out=tmp_path / "dossiers",
+                                            env={}), echo=heard.append)
+
+    registry.write_text(whole + "\n[[organisation]]\nid = \n", encoding="utf-8")  # a half-finished edit
+    job()
+    assert len(heard) == 1 and heard[0].startswith("ccqm schedule: tonight's run skipped:")
+    assert "organisations.toml" in heard[0] and not (tmp_path / "dossiers").exists()
+
+    first = whole.index("[[organisation]]")
+    second = whole.index("[[organisation]]", first + 1)
+    registry.write_text(whole[:second], encoding="utf-8")  # fixed, and only the first organisation left
+    job()
+    index = (tmp_path / "dossiers" / "index.html").read_text(encoding="utf-8")
+    assert "greenfield-primary.html" in index and "castlegate-logistics.html" not in index
