@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 
 CRITERIA = ("self_reflection", "quiz_outcomes", "goals_set", "actions_taken", "progress_shared")
 LEVELS = ("none", "bronze", "silver", "gold")  # a criterion's level, lowest first
@@ -32,9 +33,10 @@ class Evidence:
         recency or spread over months."""
         return self.published
 
-    @property
+    @cached_property
     def body(self) -> str:
-        """The text that is classified; signal spans index into it."""
+        """The text that is classified; signal spans index into it. (Built once: the roll-up reads
+        it for every criterion, and a string made afresh is hashed afresh.)"""
         return f"{self.title}\n{self.text}" if self.title else self.text
 
 

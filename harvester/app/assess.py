@@ -22,7 +22,7 @@ from harvester.items import utcnow
 from harvester.config.classifier import classifier_path, load_classifier
 from harvester.config.registry import Organisation
 from harvester.config.settings import Settings
-from harvester.store.db import open_store
+from harvester.store.db import Store, open_store
 from scoring import Classification, Evidence, OrgScore, classify_text, describe_changes, score_organisation
 
 
@@ -137,25 +137,36 @@ def _classify_and_roll_up(settings: Settings, orgs: tuple[Organisation, ...], st
 
 def score(settings: Settings, orgs: tuple[Organisation, ...], now: dt.datetime | None = None,
           on_classified: Progress | None = None) -> list[ScoreOutcome]:
-    """Score the organisations: read what is stored, classify what is new (all of it at once, on
-    every core, the workers starting as the reading does) with the database closed so that another
-    process can use it meanwhile, rolling up each organisation as soon as its last item is
-    classified, then save every organisation's classifications and score in one transaction
-    (opening the database costs more than saving a small organisation). `on_classified` hears how
-    far classifying has got: a first scoring of many pages takes a minute or more."""
+    """Score the organisations: read what is stored, classify what is new, roll up each
+    organisation as soon as its last item is classified, and save every organisation's
+    classifications and score in one transaction. Much to classify (a first scoring of many
+    pages takes a minute or more) is done on every core, the workers starting as the reading does,
+    with the database closed so that another process can use it meanwhile; a little (a nightly
+    rescore) is done with it still open, and saved in the same opening, which costs more than the
+    saving. `on_classified` hears how far classifying has got."""
     now = now or utcnow()
     with ExitStack() as workers:
         with open_store(settings.db_path) as store:
             store.sync_organisations(settings.organisations, now)
-            pool = workers.enter_context(worker_pool(settings, store.unclassified([o.id for o in orgs],
-                                                                                  settings.scorer_key)))
-            stored = {org.id: store.items_for(org.id) for org in orgs}
+            unclassified = store.unclassified([o.id for o in orgs], settings.scorer_key)
+            pool = workers.enter_context(worker_pool(settings, unclassified))
+            stored = {org.id: store.items_for(org.id, snapshots=False) for org in orgs}
             classes = {org.id: store.classifications(stored[org.id], settings.scorer_key) for org in orgs}
             overrides = {org.id: store.overrides_for(org.id) for org in orgs}
             before = {org.id: store.latest_score(org.id) for org in orgs}
+            if unclassified < PARALLEL_FROM:
+                after, fresh = _classify_and_roll_up(settings, orgs, stored, classes, overrides, now, on_classified, pool)
+                return _save(store, orgs, before, after, fresh, now)
         after, fresh = _classify_and_roll_up(settings, orgs, stored, classes, overrides, now, on_classified, pool)
+    with open_store(settings.db_path) as store:
+        return _save(store, orgs, before, after, fresh, now)
+
+
+def _save(store: Store, orgs: tuple[Organisation, ...], before: dict, after: dict, fresh: dict,
+          now: dt.datetime) -> list[ScoreOutcome]:
+    """Every organisation's fresh classifications and new score, in one transaction."""
     outcomes = []
-    with open_store(settings.db_path) as store, store.batch():
+    with store.batch():
         for org in orgs:
             changes = describe_changes(before[org.id], after[org.id])
             store.save_classifications(fresh[org.id], now)

@@ -512,16 +512,21 @@ class Store:
                     row["body"] = zlib.decompress(row["body"])
                     yield row
 
-    def items_for(self, org_id: str) -> list[dict[str, Any]]:
-        """Every item of an organisation with its newest snapshot's hash and capture time."""
-        rows = self.con.execute("""
-            SELECT i.*, s.hash AS snapshot_hash, s.fetched_at AS snapshot_at, s.record_id AS snapshot_record_id
-            FROM attributions a JOIN items i ON i.id = a.item_id LEFT JOIN (
-                SELECT item_id, hash, fetched_at, record_id,
-                       row_number() OVER (PARTITION BY item_id ORDER BY fetched_at DESC) AS rn
-                FROM snapshots WHERE item_id IN (SELECT item_id FROM attributions WHERE org_id = ?)
-                ) s ON s.item_id = i.id AND s.rn = 1
-            WHERE a.org_id = ? ORDER BY coalesce(i.published_at, i.first_seen) DESC, i.id""", [org_id, org_id])
+    def items_for(self, org_id: str, *, snapshots: bool = True) -> list[dict[str, Any]]:
+        """Every item of an organisation with its newest snapshot's hash and capture time (what a
+        dossier cites; scoring, which needs only the items, asks for `snapshots=False`)."""
+        if not snapshots:
+            rows = self.con.execute("SELECT i.* FROM attributions a JOIN items i ON i.id = a.item_id WHERE a.org_id = ? "
+                                    "ORDER BY coalesce(i.published_at, i.first_seen) DESC, i.id", [org_id])
+        else:
+            rows = self.con.execute("""
+                SELECT i.*, s.hash AS snapshot_hash, s.fetched_at AS snapshot_at, s.record_id AS snapshot_record_id
+                FROM attributions a JOIN items i ON i.id = a.item_id LEFT JOIN (
+                    SELECT item_id, hash, fetched_at, record_id,
+                           row_number() OVER (PARTITION BY item_id ORDER BY fetched_at DESC) AS rn
+                    FROM snapshots WHERE item_id IN (SELECT item_id FROM attributions WHERE org_id = ?)
+                    ) s ON s.item_id = i.id AND s.rn = 1
+                WHERE a.org_id = ? ORDER BY coalesce(i.published_at, i.first_seen) DESC, i.id""", [org_id, org_id])
         records = _dicts(rows)
         for r in records:
             r["org_id"] = org_id  # the organisation it is evidence for here (items.org_id: who reached it first)
