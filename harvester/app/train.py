@@ -313,7 +313,7 @@ def validators_decisions(settings: "Settings") -> list[Excerpt]:
     with open_store(settings.db_path, read_only=True) as store:
         for org in settings.organisations:
             decided = decisions(store.overrides_for(org.id))
-            for row in store.items_for(org.id) if decided else ():
+            for row in store.items_for(org.id, snapshots=False) if decided else ():
                 if row["id"] in decided:
                     item = evidence_from_row(row)
                     out += decision_excerpts(item.id, item.url, org.kind, item.body, decided[item.id], model)
