@@ -295,7 +295,7 @@ def decision_excerpts(item_id: str, url: str | None, org_kind: str, body: str, d
             by_span.setdefault(judged[name].span, []).append(name)
     return [Excerpt(id=f"decision-{item_id}-{start}", url=url or item_id, org_kind=org_kind, text=body[start:end],
                     labels=frozenset(n for n in names if decided[n] == "include"), decided=frozenset(names))
-            for (start, end), names in sorted(by_span.items())]
+            for (start, end), names in sorted(by_span.items()) if body[start:end].strip()]  # no words: nothing to learn
 
 
 def validators_decisions(settings: "Settings") -> list[Excerpt]:
