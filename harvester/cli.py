@@ -397,7 +397,7 @@ def train(ctx: click.Context, data: str, decisions: bool, out: str | None) -> No
         with _errors():
             decided = validators_decisions(settings)
         if not decided:
-            raise click.UsageError(f"no validator has included or excluded an item in {settings.db_path} yet")
+            raise click.UsageError(f"no validator has included or excluded an item with text in {settings.db_path} yet")
     target = Path(out) if out else settings.config_dir / FILE if decisions else packaged_classifier_path()
     with _errors():
         report, digest = train_model(Path(data), target, progress=lambda m: click.echo(m, err=True), decided=decided)
