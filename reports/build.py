@@ -81,10 +81,13 @@ def _stamp(value: dt.datetime | None) -> str:
 
 
 def evidence_view(item: StoredEvidence, cls: Classification | None, threshold: float,
-                  focus: str | None = None, label_of: dict[str, str] | None = None) -> EvidenceView:
+                  focus: str | None = None, label_of: dict[str, str] | None = None,
+                  registered: dt.date | None = None) -> EvidenceView:
     """One item as the dossier shows it. What is marked in its text is what carried `focus`, or
     with no focus what carried each criterion it is labelled with: an item that evidences nothing
-    has nothing marked, so no one mistakes a privacy policy for evidence."""
+    has nothing marked, so no one mistakes a privacy policy for evidence. An item dated before
+    `registered` (the organisation's registration) is flagged: it counts, but a validator may
+    judge work done before the journey began differently."""
     ev = item.evidence
     labels = cls.labels(threshold) if cls else []
     spans: list[tuple[int, int]] = []
@@ -97,7 +100,8 @@ def evidence_view(item: StoredEvidence, cls: Classification | None, threshold: f
         date=_date(ev.when) if ev.when else f"date unknown (found {_date(ev.first_seen)})", undated=ev.when is None,
         snippet=highlight(ev.body, spans), labels=tuple((label_of or {}).get(n, n) for n in labels),
         snapshot_hash=item.snapshot_hash, snapshot_at=_stamp(item.snapshot_at), gone=item.gone,
-        tags_scheme=ev.tags_scheme, unverified_account=item.unverified_account)
+        tags_scheme=ev.tags_scheme, unverified_account=item.unverified_account,
+        before_registration=bool(registered and ev.when and ev.when.date() < registered))
 
 
 def source_view(s: SourceFacts) -> SourceView:
@@ -130,7 +134,7 @@ def dossier_page(org: OrgFacts, score: OrgScore, changes: list[str], items: list
     for crit in score.criteria:
         info = criteria.get(crit.criterion, CriterionInfo(crit.label, ""))
         cites = tuple(CitationView(evidence=evidence_view(by_id[c.item_id], classes.get(c.item_id), label_threshold,
-                                                          focus=crit.criterion),
+                                                          focus=crit.criterion, registered=org.registered),
                                    item_score=c.item_score, terms=_weighed_most(classes.get(c.item_id), crit.criterion),
                                    overridden=c.overridden,
                                    evidence_share=None if c.overridden else evidence_share(c.item_score))
@@ -139,7 +143,8 @@ def dossier_page(org: OrgFacts, score: OrgScore, changes: list[str], items: list
                                    score=crit.score, reasons=crit.reasons, citations=cites,
                                    more=max(0, len(crit.cited) - CITES_PER_CARD)))
     label_of = {key: info.label for key, info in criteria.items()}
-    table = {i.evidence.id: evidence_view(i, classes.get(i.evidence.id), label_threshold, label_of=label_of)
+    table = {i.evidence.id: evidence_view(i, classes.get(i.evidence.id), label_threshold, label_of=label_of,
+                                          registered=org.registered)
              for i in items}
 
     def named(ids: tuple[str, ...]) -> tuple[EvidenceView, ...]:

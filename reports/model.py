@@ -27,6 +27,7 @@ class EvidenceView:
     tags_scheme: bool = False
     undated: bool = False  # the item gives no date of its own: it counts, but not for recency or spread
     unverified_account: bool = False  # posted by an account not confirmed as the organisation's own
+    before_registration: bool = False  # dated before the organisation registered for the scheme: counted, but flagged
 
     @property
     def called(self) -> str:

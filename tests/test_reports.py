@@ -219,3 +219,27 @@ def test_a_decision_says_when_the_machine_no_longer_reads_the_item_as_it_did():
     assert _since(then, None, now, 0.5) == "the machine's reading has changed: now goals_set 0.31, not counted"
     same = Classification(criteria={"goals_set": CriterionResult(score=0.66)})
     assert _since(then, None, same, 0.5) == ""
+
+
+def test_evidence_dated_before_registration_is_flagged_and_still_counted(tmp_path):
+    config = write_config(tmp_path / "config", organisations=HOLDER)  # registered 1 Jan 2025
+    settings = load_settings(config, db=tmp_path / "db.duckdb", out=tmp_path / "out", env={})
+    pages = {"old": (dt.datetime(2024, 6, 1, tzinfo=dt.timezone.utc),
+                     "This term we trained every member of staff in anti-racist practice."),
+             "new": (NOW, "We held a Diwali assembly and celebrated with dance workshops for every class."),
+             "undated": (None, "Our governors visited the mosque and the gurdwara with the school council.")}
+    with open_store(settings.db_path) as store:
+        for native, (published, text) in pages.items():
+            store.save_item(Item(org_id="holder", source_id="holder/website/x", platform="website", kind="page",
+                                 native_id=native, url=f"https://holder.example/{native}", title=native,
+                                 text=text, published=published), NOW)
+    score(settings, settings.organisations, now=NOW)
+    dossier = html.fromstring((write_dossiers(settings, settings.organisations).parent / "holder.html")
+                              .read_text(encoding="utf-8"))
+    flagged = {row.xpath(".//a")[0].text_content() for row in dossier.xpath('//tr[starts-with(@id, "item-")]')
+               if row.xpath('.//span[@class="before"]')}
+    assert flagged == {"old"}
+    card = dossier.xpath('//*[@id="criterion-actions_taken"]')[0]
+    cited = {li.xpath(".//strong")[0].text_content(): li.text_content() for li in card.xpath('.//ol[@class="cites"]/li')}
+    assert "old" in cited and "before registration" in cited["old"]  # it still counts
+    assert "before registration" not in cited.get("new", "")
