@@ -52,7 +52,6 @@ class Excerpt:
     evidence: dict = field(default_factory=dict, hash=False, compare=False)
     negative: str | None = None
     decided: frozenset[str] | None = None  # the criteria its labels speak for; None: all of them
-    weight: float = 1.0
 
     def knows(self, criterion: str) -> bool:
         """Whether the excerpt says if it evidences `criterion` (a validator's decision speaks for one)."""
@@ -98,7 +97,7 @@ def set_digest(excerpts: Iterable[Excerpt]) -> str:
     """SHA-256 of the set as trained on: editing an excerpt or a label changes it."""
     h = hashlib.sha256()
     for e in excerpts:
-        row = [e.id, e.url, e.text, sorted(e.labels)] + ([] if e.decided is None else [sorted(e.decided), e.weight])
+        row = [e.id, e.url, e.text, sorted(e.labels)] + ([] if e.decided is None else [sorted(e.decided)])
         h.update(json.dumps(row, ensure_ascii=False).encode("utf-8"))
     return h.hexdigest()
 
@@ -159,14 +158,12 @@ def fit(excerpts: list[Excerpt], threshold: float = 0.5, version: str = MODEL_VE
     counts = counts if counts is not None else [terms(e.text) for e in excerpts]
     vocab, idf = _vocabulary(counts)
     x = csr_matrix(tfidf_rows(counts, vocab, idf), shape=(len(excerpts), len(vocab)))
-    weighted = any(e.weight != 1.0 for e in excerpts)
     criteria = {}
     for name in CRITERIA:
         rows = [i for i, e in enumerate(excerpts) if e.knows(name)]
         y = [int(name in excerpts[i].labels) for i in rows]
         lr = LogisticRegression(C=C_REGULARISATION, class_weight="balanced", solver="liblinear", random_state=0)
-        lr.fit(x if len(rows) == len(excerpts) else x[rows], y,
-               sample_weight=[excerpts[i].weight for i in rows] if weighted else None)
+        lr.fit(x if len(rows) == len(excerpts) else x[rows], y)
         criteria[name] = {"weights": [round(float(w), 5) for w in lr.coef_[0]],
                           "bias": round(float(lr.intercept_[0]), 5)}
     trained_on = {"excerpts": len(excerpts), "sha256": set_digest(excerpts)}
