@@ -100,3 +100,18 @@ def model():
     from harvester.config.classifier import load_classifier, packaged_classifier_path
 
     return load_classifier(packaged_classifier_path())
+
+
+def database_at_schema(path: Path, version: int):
+    """A DuckDB file built by the first `version` migrations only, as an older ccqm left it; the
+    connection is returned open, for the test to add rows of that time."""
+    import duckdb
+
+    from harvester.store.schema import MIGRATIONS
+
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)")
+    for number, (name, sql) in enumerate(MIGRATIONS[:version], start=1):
+        con.execute(sql)
+        con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [number, name])
+    return con

@@ -109,17 +109,11 @@ def test_a_command_waits_its_turn_while_another_process_holds_the_database(tmp_p
 def test_decisions_recorded_before_the_machines_scores_were_kept_upgrade_and_stay(tmp_path):
     """A database of schema 6 keeps its validators' decisions through the upgrade; they read back
     with no machine's score (which the report card then leaves out), and new ones record it."""
-    import duckdb
-
-    from harvester.store.schema import MIGRATIONS
     from scoring import Override, agreement
+    from tests.conftest import database_at_schema
 
     db = tmp_path / "ccqm.duckdb"
-    con = duckdb.connect(str(db))
-    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)")
-    for number, (name, sql) in enumerate(MIGRATIONS[:6], start=1):
-        con.execute(sql)
-        con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [number, name])
+    con = database_at_schema(db, 6)
     con.execute("INSERT INTO overrides VALUES ('o1', 'org', 'item-1', 'exclude', 'goals_set', 'not theirs', 'AV', "
                 "TIMESTAMP '2026-10-01 09:00:00')")
     con.close()

@@ -13,7 +13,6 @@ import hashlib
 import json
 import zlib
 
-import duckdb
 import httpx
 import pytest
 import respx
@@ -27,8 +26,8 @@ from harvester.config.registry import SCHEME, SourceSpec
 from harvester.config.settings import HarvestSettings, SchemeSettings, Settings, load_settings
 from harvester.items import Item, NextCursor, RawRecord, Snapshot
 from harvester.store.db import open_store
-from harvester.store.schema import MIGRATIONS, SCHEMA_VERSION
-from tests.conftest import write_config
+from harvester.store.schema import SCHEMA_VERSION
+from tests.conftest import database_at_schema, write_config
 from tests.loopback import LoopbackServer, serving
 from tests.test_collectors import public_http
 from tests.test_config import run_ccqm
@@ -300,11 +299,7 @@ def test_a_graph_answer_is_kept_without_the_token_graph_wrote_into_it(tmp_path, 
 
 def test_a_schema_5_database_upgrades_and_its_old_snapshots_export_as_resources(tmp_path):
     db = tmp_path / "ccqm.duckdb"
-    con = duckdb.connect(str(db))
-    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)")
-    for number, (name, sql) in enumerate(MIGRATIONS[:5], start=1):
-        con.execute(sql)
-        con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [number, name])
+    con = database_at_schema(db, 5)
     old_body = html(7)
     old_hash = hashlib.sha256(old_body).hexdigest()
     url = "https://warc.example.sch.uk/news/7/"
