@@ -260,11 +260,12 @@ def override(ctx: click.Context, org: str, item: str, include: str | None, exclu
     settings = _settings(ctx)
     with _errors():
         saved = add_override(settings, org, item, include=include, exclude=exclude, note=note, by=by)
-    counts_from = settings.rubric.label_threshold
+    from reports.build import counted
+
     for o in saved:
         scores = dict(o.machine)
         had = (f" (the machine scored it {scores[o.criterion]:.2f} for {o.criterion}: "
-               f"{'counted' if scores[o.criterion] >= counts_from else 'not counted'})" if o.criterion in scores
+               f"{counted(scores[o.criterion], settings.rubric.label_threshold)})" if o.criterion in scores
                else "" if scores or o.action == "note" else " (not scored yet)")
         click.echo(visible(f"override {o.id}: {o.action} {o.criterion or 'all criteria'} on {o.item_id} by {o.by}{had}"))
     click.echo("run `ccqm rescore` to apply")

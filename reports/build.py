@@ -192,12 +192,22 @@ def ranked(rows: list[IndexRow]) -> tuple[IndexRow, ...]:
     return tuple(sorted(rows, key=key))
 
 
+def counted(score: float, threshold: float) -> str:
+    """Whether the machine counts an item scored so for a criterion, in a validator's words."""
+    return "counted" if score >= threshold else "not counted"
+
+
+def machine_reading(score: float, threshold: float) -> str:
+    """A machine's score of an item for one criterion as a validator reads it: "0.48, not counted"."""
+    return f"{score:.2f}, {counted(score, threshold)}"
+
+
 def _machine_then(o: Override, threshold: float) -> str:
     """The machine's score of a decided item for the criterion decided ("0.48, not counted"), or of
     the criteria it counted when a decision spoke for all of them."""
     scores = dict(o.machine)
     if o.criterion in scores:
-        return f"{scores[o.criterion]:.2f}, {'counted' if scores[o.criterion] >= threshold else 'not counted'}"
+        return machine_reading(scores[o.criterion], threshold)
     if o.criterion is None and scores:
         counted = [f"{name} {s:.2f}" for name, s in scores.items() if s >= threshold]
         return f"counted for {', '.join(counted)}" if counted else "counted for none"
@@ -212,7 +222,7 @@ def _since(o: Override, item: StoredEvidence | None, now: Classification | None,
     if item is not None and o.judged_text and item.evidence.content_hash != o.judged_text:
         return "possibly stale: the item's text has changed since this decision"
     then = dict(o.machine)
-    moved = [f"{name} {now.criteria[name].score:.2f}, {'counted' if now.criteria[name].score >= threshold else 'not counted'}"
+    moved = [f"{name} {machine_reading(now.criteria[name].score, threshold)}"
              for name in ([o.criterion] if o.criterion else sorted(then))
              if now is not None and name in then and name in now.criteria
              and (then[name] >= threshold) != (now.criteria[name].score >= threshold)]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from scoring.model import CRITERIA, Override
+from scoring.score import standing_decisions
 
 
 @dataclass(frozen=True)
@@ -29,13 +30,8 @@ def agreement(overrides: Iterable[Override], counts_from: float) -> tuple[Agreem
     criterion) whose item the machine had scored, against whether it counted the item (a score of
     `counts_from` or more). An exclusion from every criterion is an overruling where the machine
     counted the item, and says nothing of the criteria it did not."""
-    standing: dict[tuple[str, str], tuple[Override, bool]] = {}  # (item, criterion) -> (decision, said of it alone)
-    for o in sorted(overrides, key=lambda o: o.at):
-        if o.action in ("include", "exclude"):
-            for name in ([o.criterion] if o.criterion else CRITERIA):
-                standing[o.item_id, name] = (o, o.criterion is not None)
     tally = {name: [0, 0, 0] for name in CRITERIA}
-    for (_, name), (o, alone) in standing.items():
+    for (_, name), o in standing_decisions(list(overrides)).items():
         scores = dict(o.machine)
         if name not in scores:
             continue
@@ -44,6 +40,6 @@ def agreement(overrides: Iterable[Override], counts_from: float) -> tuple[Agreem
             tally[name][0 if counted else 2] += 1
         elif counted:
             tally[name][1] += 1
-        elif alone:
+        elif o.criterion is not None:  # excluded from this criterion alone, which it did not count either
             tally[name][0] += 1
     return tuple(Agreement(name, *tally[name]) for name in CRITERIA)

@@ -129,12 +129,24 @@ def _decision(overrides: list[Override], criterion: str) -> str | None:
     return decision
 
 
+def standing_decisions(overrides: list[Override]) -> dict[tuple[str, str], Override]:
+    """For each (item, criterion) a validator has decided, the latest include or exclude that
+    applies to it (an exclusion from every criterion applies to each), as `_decision` reads them."""
+    standing: dict[tuple[str, str], Override] = {}
+    for o in sorted(overrides, key=lambda o: o.at):
+        if o.action in ("include", "exclude"):
+            for name in ([o.criterion] if o.criterion else CRITERIA):
+                standing[o.item_id, name] = o
+    return standing
+
+
 def decisions(overrides: list[Override]) -> dict[str, dict[str, str]]:
     """Each decided item's standing decision per criterion ("include" or "exclude"): what the
     validators have said an item evidences, or does not."""
-    by_item = _overrides_by_item(overrides)
-    out = {item_id: {name: d for name in CRITERIA if (d := _decision(found, name))} for item_id, found in by_item.items()}
-    return {item_id: decided for item_id, decided in out.items() if decided}
+    out: dict[str, dict[str, str]] = {}
+    for (item_id, name), o in standing_decisions(overrides).items():
+        out.setdefault(item_id, {})[name] = o.action
+    return out
 
 
 def _score_criterion(name: str, items: list[Evidence], classes: dict[str, Classification],
