@@ -109,6 +109,25 @@ def test_held_out_batches_are_scored_by_a_model_that_never_saw_them():
         held_out(excerpts, {"b99"}, threshold=0.5)
 
 
+def test_the_shipped_model_is_measured_on_every_batch_labelled_after_it(tmp_path):
+    pytest.importorskip("sklearn", reason="the `train` extra (scikit-learn) is not installed")
+    import importlib.util
+
+    from harvester.app.train import batch_of, fit, load_set, write_artefact
+
+    spec = importlib.util.spec_from_file_location("score_eval", PROJECT / "bench" / "score_eval.py")
+    score_eval = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(score_eval)
+    excerpts = [e for e in load_set(SET) if batch_of(e) in {"b01", "b02", "b10"}]
+    path = tmp_path / "classifier.json.gz"
+    write_artefact(fit([e for e in excerpts if batch_of(e) != "b10"]), path)
+    later = score_eval.shipped_on_unseen(excerpts, 0.5, path)
+    b10 = [e for e in excerpts if batch_of(e) == "b10"]
+    assert "labelled after it (b10)" in later and f"{len(b10)} excerpts" in later and "macro-F1" in later
+    write_artefact(fit(excerpts), path)
+    assert "has read every batch" in score_eval.shipped_on_unseen(excerpts, 0.5, path)
+
+
 def test_the_bands_of_score_say_how_often_a_score_so_high_was_evidence():
     """Bands above the threshold, each with the share of held-out criteria scored in it that the
     labels bear out; a score of exactly 1 falls in the last band, one below the threshold in none."""

@@ -291,9 +291,10 @@ def test_rubric_patterns_grouped_for_speed_match_as_each_alone(patterns, text):
 def test_a_later_steps_words_count_only_in_text_that_evidences_something(rubric):
     """Steps 4 to 7 have criteria; their patterns alone, in a page that evidences none, are no step."""
     policy = ("Privacy notice. We process special category data such as racial or ethnic origin and religion "
-              "only where the law allows. We have put in place appropriate security measures, and we have "
-              "appointed a data protection officer.")
+              "only where the law allows. Appropriate security measures are put in place to protect it, and a "
+              "data protection officer oversees how it is handled.")
     result = classify_text(policy, rubric, MODEL)
+    assert any(step.matcher.search(policy) for step in rubric.steps if step.key == "6")  # the step's words are there
     assert result.on_topic and not result.labels(rubric.label_threshold)
     assert not set(result.steps) & {4, 5, 6, 7}
     action = "This term we introduced a prayer room and trained all staff in anti-racism, with pupils leading assemblies."

@@ -35,7 +35,7 @@ from scoring.learned import TextModel, judge, model_from_dict
 if TYPE_CHECKING:
     from harvester.config.settings import Settings
 
-MODEL_VERSION = "2026.12-8"
+MODEL_VERSION = "2026.12-9"
 WORD_MIN_DF, CHAR_MIN_DF, MAX_CHAR_TERMS = 2, 3, 60_000
 C_REGULARISATION = 2.0
 FOLDS = 5
@@ -166,7 +166,8 @@ def fit(excerpts: list[Excerpt], threshold: float = 0.5, version: str = MODEL_VE
         lr.fit(x if len(rows) == len(excerpts) else x[rows], y)
         criteria[name] = {"weights": [round(float(w), 5) for w in lr.coef_[0]],
                           "bias": round(float(lr.intercept_[0]), 5)}
-    trained_on = {"excerpts": len(excerpts), "sha256": set_digest(excerpts)}
+    trained_on = {"excerpts": len(excerpts), "sha256": set_digest(excerpts),
+                  "batches": sorted({batch_of(e) for e in excerpts if e.decided is None})}
     decided = sum(e.decided is not None for e in excerpts)
     if decided:
         trained_on["decisions"] = decided

@@ -20,7 +20,7 @@ from scoring import CRITERIA
 from scoring.learned import ModelError, TextModel, model_from_dict
 
 FILE = "classifier.json.gz"
-SHIPPED_SHA256 = "1672ec76034f685783d8670f4af44858d1277b7c82448d2d74bf621cbdcb8567"
+SHIPPED_SHA256 = "8d54452b4fe503c1e4f92cd04eb137ef99e10913f6c231ae8a5fa8fc8f76d257"
 
 
 def packaged_classifier_path() -> Path:
