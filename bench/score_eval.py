@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harvester.app.train import Report, bands, batch_of, cross_validate, held_out, load_set, prf, set_digest  # noqa: E402
+from harvester.app.train import bands, batch_of, cross_validate, held_out, load_set, prf, report_on, set_digest  # noqa: E402
 from harvester.config.classifier import load_classifier, packaged_classifier_path  # noqa: E402
 from scoring import CRITERIA  # noqa: E402
 from scoring.learned import judge  # noqa: E402
@@ -116,9 +116,7 @@ def shipped_on_unseen(excerpts, threshold: float, path: Path | None = None) -> s
     test = [e for e in excerpts if batch_of(e) in later]
     model = load_classifier(path)
     scores = [{name: j.score for name, j in judge(e.text, model).items()} for e in test]
-    per = {name: prf([name in e.labels for e in test], [s[name] >= threshold for s in scores]) for name in CRITERIA}
-    report = Report(threshold=threshold, per_criterion=per, excerpts=len(test), pages=len({e.url for e in test}))
-    return "\n".join(report.lines(f"the shipped classifier ({artefact['version']}) on the batches labelled after it "
+    return "\n".join(report_on(test, scores, threshold).lines(f"the shipped classifier ({artefact['version']}) on the batches labelled after it "
                                   f"({', '.join(later)})"))
 
 

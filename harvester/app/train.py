@@ -265,8 +265,13 @@ def held_out(excerpts: list[Excerpt], batches: set[str], threshold: float) -> tu
     urls = {e.url for e in test}
     model = as_model(fit([e for e in excerpts if batch_of(e) not in batches and e.url not in urls]))
     scores = [{name: j.score for name, j in judge(e.text, model).items()} for e in test]
-    per = {name: prf([name in e.labels for e in test], [s[name] >= threshold for s in scores]) for name in CRITERIA}
-    return Report(threshold=threshold, per_criterion=per, excerpts=len(test), pages=len(urls)), test, scores
+    return report_on(test, scores, threshold), test, scores
+
+
+def report_on(excerpts: list[Excerpt], scores: list[dict], threshold: float) -> Report:
+    """The figures of `excerpts` given their `scores` (one dict a criterion each) at `threshold`."""
+    per = {name: prf([name in e.labels for e in excerpts], [s[name] >= threshold for s in scores]) for name in CRITERIA}
+    return Report(threshold=threshold, per_criterion=per, excerpts=len(excerpts), pages=len({e.url for e in excerpts}))
 
 
 def write_artefact(artefact: dict, path: Path) -> str:
