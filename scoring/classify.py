@@ -9,7 +9,8 @@ step's criteria (self-evaluation by self-reflection or asking people, publishing
 on), by matching one of its patterns (a pledge, a sign-up), or by an award of the scheme the text
 says the organisation holds (which evidences that award's own steps), and only when the text is on
 the scheme's topic. The patterns of a step that has criteria count only in a text that evidences
-some criterion: "we have put in place security measures" in a privacy policy improves nothing.
+some criterion: "we have put in place security measures" in a privacy policy improves nothing. So
+do the guiding areas: they say where evidence lies, and a text that evidences nothing has none.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def classify_text(text: str, rubric: Rubric, model: TextModel) -> Classification
              if on_topic and (labels & set(t.criteria) or (labels or not t.criteria) and t.matcher.search(text, lowered))}
     claims = rubric.claimed_levels(text, lowered) if on_topic else ()
     steps |= rubric.award_steps(claims)
-    areas = tuple(t.key for t in rubric.areas if on_topic and t.matcher.search(text, lowered))
+    areas = tuple(t.key for t in rubric.areas if on_topic and labels and t.matcher.search(text, lowered))
     return Classification(criteria=criteria, steps=tuple(sorted(steps)), areas=areas, on_topic=on_topic,
                           rubric_version=scorer_key(rubric, model), claims=claims)
 

@@ -301,6 +301,19 @@ def test_a_later_steps_words_count_only_in_text_that_evidences_something(rubric)
     assert 6 in classify_text(action, rubric, MODEL).steps
 
 
+def test_guiding_areas_are_where_evidence_lies(rubric):
+    """A notice that names governors evidences nothing, so it is in no guiding area; an action by them is."""
+    notice = ("Governors' privacy notice. The governing body processes special category data such as ethnic "
+              "origin and religion only where the law allows, and the clerk keeps the register of interests.")
+    result = classify_text(notice, rubric, MODEL)
+    assert any(area.matcher.search(notice) for area in rubric.areas)  # the areas' words are there
+    assert result.on_topic and not result.labels(rubric.label_threshold) and result.areas == ()
+    action = ("This year our governors completed anti-racism training, and the governing body appointed a link "
+              "governor for equality who reviews our inclusion plan each term.")
+    evidence = classify_text(action, rubric, MODEL)
+    assert evidence.labels(rubric.label_threshold) and "governance" in evidence.areas
+
+
 def test_a_page_is_read_with_the_very_features_the_classifier_was_trained_on():
     """Scoring reads a page's sentences all at once (`learned._features`), the training reads one
     excerpt at a time (`features.terms`): if the two drift apart, every score quietly worsens."""
