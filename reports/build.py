@@ -209,8 +209,8 @@ def _machine_then(o: Override, threshold: float) -> str:
     if o.criterion in scores:
         return machine_reading(scores[o.criterion], threshold)
     if o.criterion is None and scores:
-        counted = [f"{name} {s:.2f}" for name, s in scores.items() if s >= threshold]
-        return f"counted for {', '.join(counted)}" if counted else "counted for none"
+        over = [f"{name} {s:.2f}" for name, s in scores.items() if s >= threshold]
+        return f"counted for {', '.join(over)}" if over else "counted for none"
     return ""
 
 

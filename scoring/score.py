@@ -120,24 +120,26 @@ def _overrides_by_item(overrides: list[Override]) -> dict[str, list[Override]]:
     return by_item
 
 
-def _decision(overrides: list[Override], criterion: str) -> str | None:
-    """The latest include/exclude that applies to this criterion, if any."""
-    decision = None
+def _standing(overrides: list[Override], criterion: str) -> Override | None:
+    """The latest include or exclude of one item (its overrides, oldest first) that applies to this
+    criterion (one made for every criterion applies to each), if any."""
+    found = None
     for o in overrides:
         if o.action in ("include", "exclude") and o.criterion in (None, criterion):
-            decision = o.action
-    return decision
+            found = o
+    return found
+
+
+def _decision(overrides: list[Override], criterion: str) -> str | None:
+    """The standing decision ("include" or "exclude") of one item for this criterion, if any."""
+    found = _standing(overrides, criterion)
+    return found.action if found else None
 
 
 def standing_decisions(overrides: list[Override]) -> dict[tuple[str, str], Override]:
-    """For each (item, criterion) a validator has decided, the latest include or exclude that
-    applies to it (an exclusion from every criterion applies to each), as `_decision` reads them."""
-    standing: dict[tuple[str, str], Override] = {}
-    for o in sorted(overrides, key=lambda o: o.at):
-        if o.action in ("include", "exclude"):
-            for name in ([o.criterion] if o.criterion else CRITERIA):
-                standing[o.item_id, name] = o
-    return standing
+    """For each (item, criterion) a validator has decided, the override that stands (`_standing`)."""
+    return {(item_id, name): found for item_id, mine in _overrides_by_item(overrides).items() for name in CRITERIA
+            if (found := _standing(mine, name)) is not None}
 
 
 def decisions(overrides: list[Override]) -> dict[str, dict[str, str]]:
