@@ -21,7 +21,6 @@ WORD = re.compile(r"(?u)\b\w\w+\b|%")
 PERCENT = re.compile(r"\d+(?:[.,]\d+)?\s?(?:%|per ?cent\b)", re.IGNORECASE)
 YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-SPACE = re.compile(r"\s+")
 COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 CHAR_SIZES = (5,)  # 3- to 5-grams: no better (grouped CV 0.634, 4- and 5-grams 0.635, 5-grams 0.637), and slower
 JOIN = "\x00"  # joins texts normalised together: never in a normalised text, matched by no pattern here
@@ -34,7 +33,7 @@ def _fold(text: str) -> str:
     text = PERCENT.sub(" pctnum ", text)
     text = YEAR.sub(" yearnum ", text)
     text = NUMBER.sub(" num ", text)
-    return SPACE.sub(" ", text)
+    return " ".join(text.split())  # white space collapsed (as `\s+` to one space, and stripped), in a third of the time
 
 
 def normalise(text: str) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, repeat
 
 import numpy as np
 
@@ -55,7 +55,7 @@ class TextModel:
     def __post_init__(self) -> None:
         object.__setattr__(self, "idf_array", np.asarray(self.idf, dtype=np.float64))
         object.__setattr__(self, "is_word", np.asarray([t.startswith("w:") for t in self.terms], dtype=bool))
-        object.__setattr__(self, "token_columns", {})  # token -> its known character n-grams' columns
+        object.__setattr__(self, "token_columns", _TokenColumns(self.index))  # token -> its character n-grams' columns
         words = [(t[2:], j) for j, t in enumerate(self.terms) if t.startswith("w:")]
         # the word features by the words themselves (a unigram) or a pair of them (a bigram), so that
         # reading a text looks each up without building its name (see `features.word_terms`)
@@ -171,30 +171,44 @@ def _sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-z)) if z > -500 else 0.0
 
 
-def _token_columns(token: str, model: TextModel) -> np.ndarray:
-    found = np.asarray([model.index[g] for g in char_terms(token) if g in model.index], dtype=np.int64)
-    if len(model.token_columns) < 200_000:
-        model.token_columns[token] = found
-    return found
+class _TokenColumns(dict):
+    """A token's known character n-grams (as columns), each token worked out once: a site's pages
+    share most of their words. Stops remembering new tokens at 200,000."""
+
+    def __init__(self, index: dict[str, int]):
+        super().__init__()
+        self.index = index
+
+    def __missing__(self, token: str) -> tuple[int, ...]:
+        found = tuple(self.index[g] for g in char_terms(token) if g in self.index)
+        if len(self) < 200_000:
+            self[token] = found
+        return found
 
 
-def _features(pieces: list[str], model: TextModel) -> list[np.ndarray]:
-    """Each piece's known features (`features.terms`, as columns), one entry per occurrence."""
+def _features(pieces: list[str], model: TextModel) -> tuple[np.ndarray, np.ndarray]:
+    """The pieces' known features (`features.terms`, as columns, one entry per occurrence), piece
+    after piece in one array, and where each piece begins and ends in it (`bounds`, one more than
+    the pieces). One array for the page, not one a sentence: numpy's cost is in the calls."""
     norms = normalise_each(pieces)
-    words_of, pairs_of, index, chars_of = model.word_columns.get, model.pair_columns.get, model.index, model.token_columns
-    out = []
+    words_of, pairs_of, index_of = model.word_columns.get, model.pair_columns.get, model.index.get
+    chars_of = model.token_columns.__getitem__
+    columns: list[int] = []  # -1 for a word, pair of words or cue the model does not know
+    bounds = [0]
     for norm, cues in zip(norms, cues_each(norms)):
         words = WORD.findall(norm)
-        known = [j for j in chain(map(words_of, words), map(pairs_of, zip(words, words[1:])), map(index.get, cues))
-                 if j is not None]
-        chars = [chars_of[t] if t in chars_of else _token_columns(t, model) for t in norm.split()]
-        out.append(np.concatenate([np.asarray(known, dtype=np.int64), *chars]))
-    return out
+        columns += map(words_of, words, repeat(-1))
+        columns += map(pairs_of, zip(words, words[1:]), repeat(-1))
+        columns += map(index_of, cues, repeat(-1))
+        columns += chain.from_iterable(map(chars_of, norm.split()))
+        bounds.append(len(columns))
+    found = np.asarray(columns, dtype=np.int64)
+    known = found >= 0
+    return found[known], np.concatenate([[0], np.cumsum(known)])[bounds]
 
 
-def _vector(parts: list[np.ndarray], model: TextModel) -> tuple[np.ndarray, np.ndarray]:
-    """The passage's tf-idf vector, as `features.weigh` computes it, from its sentences' features."""
-    occurrences = np.concatenate(parts)
+def _vector(occurrences: np.ndarray, model: TextModel) -> tuple[np.ndarray, np.ndarray]:
+    """A passage's tf-idf vector, as `features.weigh` computes it, from its features' occurrences."""
     if not len(occurrences):
         return occurrences, np.zeros(0)
     idx, counts = np.unique(occurrences, return_counts=True)
@@ -207,13 +221,11 @@ def _vector(parts: list[np.ndarray], model: TextModel) -> tuple[np.ndarray, np.n
     return idx, vals
 
 
-def _logits(passages: list[tuple[int, int]], features: list[np.ndarray], model: TextModel) -> np.ndarray:
+def _logits(passages: list[tuple[int, int]], occurrences: np.ndarray, bounds: np.ndarray,
+            model: TextModel) -> np.ndarray:
     """Every passage's logit for every criterion (passages x criteria), as `_vector` and the
     weights give them, computed for all passages at once: a page has dozens of them, and numpy's
     cost is in the calls, not the arithmetic."""
-    lengths = np.asarray([len(f) for f in features])
-    bounds = np.concatenate([[0], np.cumsum(lengths)])
-    occurrences = np.concatenate(features)
     spans = [(bounds[first], bounds[last + 1]) for first, last in passages]
     rows = np.repeat(np.arange(len(passages)), [end - start for start, end in spans])
     columns = np.concatenate([occurrences[start:end] for start, end in spans])
@@ -233,17 +245,18 @@ def _logits(passages: list[tuple[int, int]], features: list[np.ndarray], model: 
     return logits
 
 
-def _carriers(parts: list[np.ndarray], idx: np.ndarray, vals: np.ndarray, weights: np.ndarray) -> list[list[int]]:
-    """Which sentences of a passage carried each criterion's score (their positions in `parts`;
+def _carriers(occurrences: np.ndarray, lengths: np.ndarray, idx: np.ndarray, vals: np.ndarray,
+              weights: np.ndarray) -> list[list[int]]:
+    """Which sentences of a passage carried each criterion's score (their positions in the passage;
+    `occurrences` are its features, sentence after sentence, `lengths` how many each sentence has;
     `weights` has one column per criterion): each term's share of a score is split between the
     sentences it occurs in, and a sentence is cited when it carries CITE_SHARE of what the
     strongest one does. The strongest is always cited."""
     if not len(idx):
         return [[0] for _ in range(weights.shape[1])]
-    positions = np.searchsorted(idx, np.concatenate(parts))
+    positions = np.searchsorted(idx, occurrences)
     share = vals[:, None] * weights / np.bincount(positions, minlength=len(idx))[:, None]
-    lengths = np.asarray([len(p) for p in parts])
-    carried = np.zeros((len(parts), weights.shape[1]))  # sentence x criterion
+    carried = np.zeros((len(lengths), weights.shape[1]))  # sentence x criterion
     filled = lengths > 0
     carried[filled] = np.add.reduceat(share[positions], (np.cumsum(lengths) - lengths)[filled], axis=0)
     out = []
@@ -256,15 +269,15 @@ def _carriers(parts: list[np.ndarray], idx: np.ndarray, vals: np.ndarray, weight
 def judge(text: str, model: TextModel) -> dict[str, Judgement]:
     """Every criterion's score for `text`, with the passage, sentences and terms that carried it."""
     spans = sentences(text) or [(0, len(text))]
-    features = _features([text[s:e] for s, e in spans], model)
+    occurrences, bounds = _features([text[s:e] for s, e in spans], model)
     passages = windows(spans)
     best_z = np.zeros(len(model.names))
     best: list[tuple[int, int, np.ndarray, np.ndarray]] = []  # (first sentence, last sentence, terms, values)
     found: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    for c, w in enumerate(_logits(passages, features, model).argmax(axis=0)):  # each criterion's best passage
+    for c, w in enumerate(_logits(passages, occurrences, bounds, model).argmax(axis=0)):  # each criterion's best passage
         first, last = passages[w]
         if (first, last) not in found:  # its score as the training computed it, to the last bit
-            idx, vals = _vector(features[first:last + 1], model)
+            idx, vals = _vector(occurrences[bounds[first]:bounds[last + 1]], model)
             found[first, last] = (idx, vals, model.bias + (vals @ model.weights[idx] if len(idx) else 0.0))
         idx, vals, z = found[first, last]
         best_z[c] = z[c]
@@ -273,8 +286,10 @@ def judge(text: str, model: TextModel) -> dict[str, Judgement]:
     for window in {best[c][:2] for c in range(len(model.names))}:
         criteria = [c for c in range(len(model.names)) if best[c][:2] == window]
         _, _, idx, vals = best[criteria[0]]
-        found = _carriers(features[window[0]:window[1] + 1], idx, vals, model.weights[np.ix_(idx, criteria)])
-        cited.update(zip(criteria, found))
+        first, last = window
+        carriers = _carriers(occurrences[bounds[first]:bounds[last + 1]], np.diff(bounds[first:last + 2]), idx, vals,
+                             model.weights[np.ix_(idx, criteria)])
+        cited.update(zip(criteria, carriers))
     out = {}
     for c, name in enumerate(model.names):
         first, last, idx, vals = best[c]

@@ -325,6 +325,8 @@ def test_a_page_is_read_with_the_very_features_the_classifier_was_trained_on():
 
     texts = [e.text for e in load_set(PROJECT / "fixtures" / "labelled")][::20]
     texts += ["Ünïcödé café: 50 % of staff said yes\x00 and 1,200 pupils", "   ", "x", "2025\n\n1999 -- 45.5%"]
-    for text, found in zip(texts, _features(texts, MODEL)):
+    occurrences, bounds = _features(texts, MODEL)
+    assert len(bounds) == len(texts) + 1
+    for text, start, end in zip(texts, bounds, bounds[1:]):
         expected = Counter({MODEL.index[t]: n for t, n in terms(text).items() if t in MODEL.index})
-        assert Counter(found.tolist()) == expected, text[:80]
+        assert Counter(occurrences[start:end].tolist()) == expected, text[:80]
