@@ -152,8 +152,10 @@ def decisions(overrides: list[Override]) -> dict[str, dict[str, str]]:
 
 
 def _score_criterion(name: str, items: list[Evidence], classes: dict[str, Classification],
-                     overrides: dict[str, list[Override]], rubric: Rubric, now: dt.datetime,
-                     hubs: set[str] = frozenset()) -> CriterionScore:
+                     overrides: dict[str, list[Override]], rubric: Rubric, recency: dict[str, float],
+                     keys: dict[str, str], hubs: set[str] = frozenset()) -> CriterionScore:
+    """One criterion's score; `recency` and `keys` hold each item's `_recency` and `_link_key`,
+    worked out once for all five criteria."""
     rule = rubric.criterion(name)
     r = rubric.rollup
     counted: list[tuple[float, Evidence, tuple[str, ...], bool]] = []
@@ -170,9 +172,9 @@ def _score_criterion(name: str, items: list[Evidence], classes: dict[str, Classi
         if score < r.min_item_score:
             continue
         factor = rubric.rollup.hub_factor if item.id in hubs and not forced else 1.0
-        counted.append((score * _recency(item, rubric, now) * factor, item, signals, forced))
+        counted.append((score * recency[item.id] * factor, item, signals, forced))
 
-    distinct = _best_per_key(counted, lambda e: _link_key(e[1]))
+    distinct = _best_per_key(counted, lambda e: keys[e[1].id])
     distinct = _same_words(distinct, name, classes)
     ranked = sorted(distinct, key=lambda t: (-t[0], t[1].id))
     total, cited = 0.0, []
@@ -274,7 +276,9 @@ def score_organisation(org_id: str, items: list[Evidence], classes: dict[str, Cl
     `scorer` names the rubric and classifier that made `classes` (the rubric's version if not given)."""
     by_item = _overrides_by_item(overrides)
     hubs = _hubs(items)
-    criteria = tuple(_score_criterion(name, items, classes, by_item, rubric, now, hubs) for name in CRITERIA)
+    recency = {i.id: _recency(i, rubric, now) for i in items}
+    keys = {i.id: _link_key(i) for i in items}
+    criteria = tuple(_score_criterion(name, items, classes, by_item, rubric, recency, keys, hubs) for name in CRITERIA)
     kept = [i.id for i in items if _decision(by_item.get(i.id, []), "__all__") != "exclude"]  # not excluded outright
     steps = _steps(kept, classes, rubric)
     counted = {c.item_id for crit in criteria for c in crit.cited}
