@@ -122,6 +122,32 @@ def shipped_on_unseen(excerpts, threshold: float, path: Path | None = None) -> s
                                   f"({', '.join(later)})"))
 
 
+def off_topic_reading(path: Path | None = None) -> tuple[float | None, str]:
+    """How often the shipped classifier, through `ccqm classify`, reads the everyday text of real
+    organisations' sites that is off the scheme's topic (sport, fundraising, net zero, bins, exam
+    results, in the same words of doing, asking and improving) as evidence: the share of those
+    that evidence nothing which get a label, and a line saying so. These excerpts (`off_topic/`)
+    are kept out of the training on purpose: they measure a failure a validator meets on every
+    site, which no figure of the development set shows."""
+    from harvester.config.settings import default_rubric_path, load_rubric
+    from scoring import classify_text
+
+    folder = SET / "off_topic"
+    if not (folder / "raw").is_dir():
+        return None, f"no {folder / 'raw'}: off-topic reading not measured"
+    excerpts = load_set(folder)
+    rubric, model = load_rubric(default_rubric_path()), load_classifier(path or packaged_classifier_path())
+    found = [set(classify_text(e.text, rubric, model).labels(rubric.label_threshold)) for e in excerpts]
+    nothing = [f for e, f in zip(excerpts, found) if not e.labels]
+    evidence = [(e, f) for e, f in zip(excerpts, found) if e.labels]
+    share = sum(bool(f) for f in nothing) / len(nothing)
+    per = ", ".join(f"{name} {sum(name in f for f in nothing)}" for name in CRITERIA)
+    recall = sum(bool(e.labels & f) for e, f in evidence) / max(len(evidence), 1)
+    return share, (f"off the topic ({len(excerpts)} excerpts of everyday site text, kept out of the training): "
+                   f"{sum(bool(f) for f in nothing)} of the {len(nothing)} that evidence nothing ({share:.0%}) get "
+                   f"a label ({per}); {recall:.0%} of the {len(evidence)} on the topic among them get one of theirs")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pin", action="store_true", help="raise the floors in baseline.json to today's figures")
@@ -148,6 +174,9 @@ def main() -> None:
 
     print()
     print(shipped_on_unseen(excerpts, report.threshold))
+    off_topic, line = off_topic_reading()
+    print()
+    print(line)
 
     agree, twice = agreement(excerpts)
     print(f"\nagreement of two independent labellings ({twice} excerpts): the ceiling any model can reach")
@@ -159,6 +188,10 @@ def main() -> None:
 
     baseline = json.loads(BASELINE.read_text(encoding="utf-8")) if BASELINE.exists() else {"floors": {}, "margin": 0.01}
     figures = {"macro_f1": report.macro_f1, **{n: m["f1"] for n, m in report.per_criterion.items()}}
+    ceiling = baseline.get("off_topic_labelled")
+    if off_topic is not None:
+        verdict = "—" if ceiling is None else ("ok" if off_topic <= ceiling + baseline["margin"] else "ABOVE")
+        print(f"\noff-topic excerpts labelled {off_topic:.4f}  ceiling {ceiling if ceiling is not None else '—'}  {verdict}")
     print(f"\nfloors (margin {baseline['margin']}):")
     for key, value in figures.items():
         floor = baseline["floors"].get(key)
@@ -169,8 +202,11 @@ def main() -> None:
         for key, value in figures.items():
             if args.allow_lower or value > floors.get(key, 0.0):
                 floors[key] = value
+        if off_topic is not None and (args.allow_lower or ceiling is None or off_topic < ceiling):
+            ceiling = round(off_topic, 4)  # a ceiling: pinning lowers it (`--allow-lower` lets it rise)
         BASELINE.write_text(json.dumps({"margin": baseline.get("margin", 0.01), "set_sha256": set_digest(excerpts),
-                                        "excerpts": len(excerpts), "floors": floors}, indent=2) + "\n",
+                                        "excerpts": len(excerpts), "floors": floors,
+                                        "off_topic_labelled": ceiling}, indent=2) + "\n",
                             encoding="utf-8")
         print(f"pinned {BASELINE}")
     print(f"score_eval: {report.macro_f1:.4f}")
