@@ -122,6 +122,12 @@ def _weighed_most(cls: Classification | None, criterion: str) -> tuple[str, ...]
     return tuple(term for hit in result.signals for term in hit.terms) if result else ()
 
 
+def _topic_share(cls: Classification | None, criterion: str) -> float:
+    """What the classifier's topic gate left of the item's score for this criterion (1: all of it)."""
+    result = cls.criteria.get(criterion) if cls else None
+    return min((hit.topic for hit in result.signals), default=1.0) if result else 1.0
+
+
 def dossier_page(org: OrgFacts, score: OrgScore, changes: list[str], items: list[StoredEvidence],
                  classes: dict[str, Classification], sources: list[SourceFacts], overrides: list[Override],
                  criteria: dict[str, CriterionInfo], label_threshold: float, last_harvest: dt.datetime | None,
@@ -136,6 +142,7 @@ def dossier_page(org: OrgFacts, score: OrgScore, changes: list[str], items: list
         cites = tuple(CitationView(evidence=evidence_view(by_id[c.item_id], classes.get(c.item_id), label_threshold,
                                                           focus=crit.criterion, registered=org.registered),
                                    item_score=c.item_score, terms=_weighed_most(classes.get(c.item_id), crit.criterion),
+                                   topic=_topic_share(classes.get(c.item_id), crit.criterion),
                                    overridden=c.overridden,
                                    evidence_share=None if c.overridden else evidence_share(c.item_score))
                       for c in crit.cited[:CITES_PER_CARD] if c.item_id in by_id)

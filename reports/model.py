@@ -42,6 +42,7 @@ class CitationView:
     terms: tuple[str, ...]  # the words that weighed most in the passage that carried it
     overridden: bool = False
     evidence_share: float | None = None  # how often items scored like this were evidence, in testing
+    topic: float = 1.0  # the share of its score the classifier's topic gate left: below 1 when read as off the topic
 
     @property
     def borderline(self) -> bool:

@@ -37,9 +37,10 @@ def classify_text(text: str, rubric: Rubric, model: TextModel) -> Classification
         score = round(verdict.score * factor, 4)
         start, end = verdict.span
         words = ", ".join(verdict.terms) or "no single term"
-        hit = SignalHit(name="passage", weight=score, explain=f"weighed most: {words}",
+        off = f"; read as off the scheme's topic, it keeps {verdict.topic:.0%} of its score" if verdict.topic < 1 else ""
+        hit = SignalHit(name="passage", weight=score, explain=f"weighed most: {words}{off}",
                         spans=verdict.sentences or (verdict.span,), quote=text[start:end][:QUOTE_CHARS],
-                        terms=verdict.terms)
+                        terms=verdict.terms, topic=verdict.topic)
         criteria[name] = CriterionResult(score=score, signals=(hit,))
     labels = {name for name, res in criteria.items() if res.score >= rubric.label_threshold}
     steps = {int(t.key) for t in rubric.steps

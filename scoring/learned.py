@@ -47,10 +47,11 @@ class TextModel:
     terms: tuple[str, ...]
     idf: tuple[float, ...]
     names: tuple[str, ...]  # the criteria, in the order of the weights' columns
-    weights: np.ndarray  # (terms, criteria)
-    bias: np.ndarray  # (criteria,)
+    weights: np.ndarray  # (terms, criteria), and a last column for the topic when `gate` is set
+    bias: np.ndarray  # (criteria,), and the topic's
     threshold: float  # the probability at which a criterion is labelled
     bands: tuple[tuple[float, float, float], ...] = ()  # (from, to, share that was evidence), in cross-validation
+    gate: float = 0.0  # a passage on the topic with probability p < gate keeps p / gate of its scores; 0: no gate
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "idf_array", np.asarray(self.idf, dtype=np.float64))
@@ -83,6 +84,7 @@ class Judgement:
     span: tuple[int, int]  # the passage that carried it, as offsets into the text
     terms: tuple[str, ...]  # what weighed most in that passage
     sentences: tuple[tuple[int, int], ...] = ()  # the sentence(s) of the passage that weighed most
+    topic: float = 1.0  # what the topic gate left of the score: below 1 when the passage reads as off the topic
 
 
 def model_from_dict(data: dict, digest: str, criteria: tuple[str, ...]) -> TextModel:
@@ -103,17 +105,22 @@ def model_from_dict(data: dict, digest: str, criteria: tuple[str, ...]) -> TextM
     cv = data.get("cv")
     bands = _bands(cv.get("bands", []) if isinstance(cv, dict) else [])
     columns, biases = [], []
-    for name in criteria:
-        entry = (data.get("criteria") or {}).get(name)
+    entries = [(f"criteria.{name}", (data.get("criteria") or {}).get(name)) for name in criteria]
+    topic = data.get("topic")
+    if topic is not None:
+        if not isinstance(topic, dict) or not isinstance(topic.get("gate"), (int, float)) or not 0 < topic["gate"] <= 1:
+            raise ModelError("topic.gate", "must be a number above 0 and at most 1")
+        entries.append(("topic", topic))
+    for field, entry in entries:
         if not isinstance(entry, dict) or not isinstance(entry.get("weights"), list) \
                 or len(entry["weights"]) != len(vocab) or not isinstance(entry.get("bias"), (int, float)):
-            raise ModelError(f"criteria.{name}", f"needs {len(vocab)} weights and a bias")
+            raise ModelError(field, f"needs {len(vocab)} weights and a bias")
         columns.append(entry["weights"])
         biases.append(float(entry["bias"]))
     return TextModel(version=version, digest=digest, index={t: j for j, t in enumerate(vocab)},
                      terms=tuple(vocab), idf=tuple(float(x) for x in idf), names=tuple(criteria),
                      weights=np.asarray(columns, dtype=np.float32).T.copy(), bias=np.asarray(biases, dtype=np.float64),
-                     threshold=float(threshold), bands=bands)
+                     threshold=float(threshold), bands=bands, gate=float(topic["gate"]) if topic else 0.0)
 
 
 def _bands(raw) -> tuple[tuple[float, float, float], ...]:
@@ -169,6 +176,23 @@ def _scale(p: float, threshold: float) -> float:
 
 def _sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-z)) if z > -500 else 0.0
+
+
+def _gate(z_topic: float, gate: float) -> float:
+    """The share of its scores a passage keeps: all of them on the topic, p / gate when the topic
+    model gives it a probability p below the gate (and all of them when there is no gate)."""
+    return min(1.0, _sigmoid(z_topic) / gate) if gate else 1.0
+
+
+def _choices(logits: np.ndarray, model: TextModel) -> np.ndarray:
+    """Each criterion's best passage: by its logit, or with a gate by the log of its probability
+    times the passage's gate share (logs, so that no probability rounds to 1 and ties)."""
+    k = len(model.names)
+    if not model.gate:
+        return logits[:, :k].argmax(axis=0)
+    log_p = -np.logaddexp(0.0, -logits[:, :k])
+    log_share = np.minimum(0.0, -np.logaddexp(0.0, -logits[:, k]) - math.log(model.gate))
+    return (log_p + log_share[:, None]).argmax(axis=0)
 
 
 class _TokenColumns(dict):
@@ -271,16 +295,17 @@ def judge(text: str, model: TextModel) -> dict[str, Judgement]:
     spans = sentences(text) or [(0, len(text))]
     occurrences, bounds = _features([text[s:e] for s, e in spans], model)
     passages = windows(spans)
-    best_z = np.zeros(len(model.names))
+    best_p, shares = np.zeros(len(model.names)), np.ones(len(model.names))
     best: list[tuple[int, int, np.ndarray, np.ndarray]] = []  # (first sentence, last sentence, terms, values)
     found: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    for c, w in enumerate(_logits(passages, occurrences, bounds, model).argmax(axis=0)):  # each criterion's best passage
+    for c, w in enumerate(_choices(_logits(passages, occurrences, bounds, model), model)):  # each criterion's best passage
         first, last = passages[w]
         if (first, last) not in found:  # its score as the training computed it, to the last bit
             idx, vals = _vector(occurrences[bounds[first]:bounds[last + 1]], model)
             found[first, last] = (idx, vals, model.bias + (vals @ model.weights[idx] if len(idx) else 0.0))
         idx, vals, z = found[first, last]
-        best_z[c] = z[c]
+        shares[c] = _gate(float(z[-1]), model.gate)
+        best_p[c] = _sigmoid(float(z[c])) * shares[c]
         best.append((first, last, idx, vals))
     cited: dict[int, list[int]] = {}  # criterion -> its cited sentences, each best window read once
     for window in {best[c][:2] for c in range(len(model.names))}:
@@ -297,7 +322,7 @@ def judge(text: str, model: TextModel) -> dict[str, Judgement]:
         keep = model.is_word[idx] & (contribution > 0)
         order = np.argsort(-contribution[keep], kind="stable")[:5]
         words = tuple(readable(model.terms[j][2:]) for j in idx[keep][order])
-        out[name] = Judgement(score=round(_scale(_sigmoid(float(best_z[c])), model.threshold), 4),
+        out[name] = Judgement(score=round(_scale(float(best_p[c]), model.threshold), 4),
                               span=(spans[first][0], spans[last][1]), terms=words,
-                              sentences=tuple(spans[first + k] for k in cited[c]))
+                              sentences=tuple(spans[first + k] for k in cited[c]), topic=round(float(shares[c]), 4))
     return out

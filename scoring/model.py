@@ -50,6 +50,7 @@ class SignalHit:
     spans: tuple[tuple[int, int], ...]
     quote: str  # the passage (or the first matched text)
     terms: tuple[str, ...] = ()  # the words that weighed most
+    topic: float = 1.0  # the share of its score the topic gate left it: below 1 when read as off the topic
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,8 @@ def classification_to_dict(c: Classification) -> dict:
     """The same dict as `dataclasses.asdict`, built directly (it is written once per item)."""
     return {"criteria": {name: {"score": r.score, "signals": [
                 {"name": h.name, "weight": h.weight, "explain": h.explain, "spans": [list(s) for s in h.spans],
-                 "quote": h.quote, "terms": list(h.terms)} for h in r.signals]}
+                 "quote": h.quote, "terms": list(h.terms), **({"topic": h.topic} if h.topic < 1 else {})}
+                for h in r.signals]}
                          for name, r in c.criteria.items()},
             "steps": list(c.steps), "areas": list(c.areas), "on_topic": c.on_topic, "rubric_version": c.rubric_version,
             "claims": list(c.claims)}
@@ -185,7 +187,8 @@ def classification_from_dict(data: dict) -> Classification:
     """Rebuild a Classification from `dataclasses.asdict` output (as stored as JSON)."""
     criteria = {name: CriterionResult(score=c["score"], signals=tuple(
         SignalHit(name=s["name"], weight=s["weight"], explain=s["explain"],
-                  spans=tuple(map(tuple, s["spans"])), quote=s["quote"], terms=tuple(s["terms"]))
+                  spans=tuple(map(tuple, s["spans"])), quote=s["quote"], terms=tuple(s["terms"]),
+                  topic=s.get("topic", 1.0))
         for s in c["signals"]))
         for name, c in data["criteria"].items()}
     return Classification(criteria=criteria, steps=tuple(data["steps"]), areas=tuple(data["areas"]),

@@ -94,6 +94,8 @@ def test_a_rubric_mistake_names_the_field(tmp_path):
     (lambda a: a.update(v=9), "v"),
     (lambda a: a.update(format="pickle"), "format"),
     (lambda a: a["cv"]["bands"][1].update(evidence=52.5), "cv.bands[1]"),
+    (lambda a: a["topic"].update(gate=0), "topic.gate"),
+    (lambda a: a["topic"]["weights"].pop(), "topic"),
 ])
 def test_a_classifier_with_a_mistake_exits_2_naming_the_field(tmp_path, damage, field):
     config = write_config(tmp_path / "config", organisations=GOOD_ORG)

@@ -157,3 +157,23 @@ def test_the_bands_of_score_say_how_often_a_score_so_high_was_evidence():
             {"goals_set": 0.95, "actions_taken": 0.4}]
     found = {(b["from"], b["to"]): (b["evidence"], b["items"]) for b in bands(excerpts, held, step=0.25)}
     assert found == {(0.5, 0.75): (0.5, 2), (0.75, 1.0): (0.5, 2)}
+
+
+def test_an_excerpt_cannot_be_both_evidence_and_off_the_topic(tmp_path):
+    """`off_topic` marks text that evidences nothing because it is off the scheme's topic (it teaches
+    the topic gate); on an excerpt with labels it is a labelling mistake, named with its line."""
+    from harvester.app.train import load_set
+    from harvester.errors import InputError
+
+    (tmp_path / "raw").mkdir()
+    good = {"id": "b01-001", "url": "https://a.example/", "org_kind": "school", "text": "We won the cup.",
+            "labels": [], "evidence": {}, "negative": "other", "off_topic": True}
+    bad = dict(good, id="b01-002", text="We held a Diwali assembly.", labels=["actions_taken"],
+               evidence={"actions_taken": ["We held a Diwali assembly."]}, negative=None)
+    (tmp_path / "raw" / "b01.jsonl").write_text(json.dumps(good) + "\n", encoding="utf-8")
+    [excerpt] = load_set(tmp_path)
+    assert excerpt.off_topic and excerpt.on_topic is False
+    (tmp_path / "raw" / "b01.jsonl").write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match="off_topic") as caught:
+        load_set(tmp_path)
+    assert "b01.jsonl" in str(caught.value) and "2" in str(caught.value)

@@ -330,3 +330,24 @@ def test_a_page_is_read_with_the_very_features_the_classifier_was_trained_on():
     for text, start, end in zip(texts, bounds, bounds[1:]):
         expected = Counter({MODEL.index[t]: n for t, n in terms(text).items() if t in MODEL.index})
         assert Counter(occurrences[start:end].tolist()) == expected, text[:80]
+
+
+def test_text_off_the_scheme_s_topic_keeps_less_of_its_score_and_says_so(rubric):
+    """The topic gate: a passage the classifier reads as off the scheme's topic (a sports result,
+    a car park, attendance) keeps only part of each criterion's score, and its explanation says
+    how much; a passage on the topic keeps all of it. Everyday site text in the words of doing and
+    improving is the commonest false evidence a validator meets."""
+    from scoring.learned import judge
+
+    off = ("Our under-11 football team won the county cup this weekend. We launched a new breakfast club and "
+           "resurfaced the car park, and attendance rose to 96% this term, up from 94% last year.")
+    on = ("This year we held an assembly for Black History Month, our pupils visited the local mosque and "
+          "gurdwara, and we translated our newsletters into Polish and Urdu for new families.")
+    assert MODEL.gate > 0
+    off_verdicts, on_verdicts = judge(off, MODEL), judge(on, MODEL)
+    assert all(v.topic < 1 for v in off_verdicts.values())
+    assert all(v.topic == 1 for v in on_verdicts.values())
+    explained = classify_text(off, rubric, MODEL).criteria["actions_taken"].signals[0].explain
+    assert "off the scheme's topic" in explained and f"{off_verdicts['actions_taken'].topic:.0%}" in explained
+    assert "off the scheme's topic" not in classify_text(on, rubric, MODEL).criteria["actions_taken"].signals[0].explain
+    assert on_verdicts["actions_taken"].score > off_verdicts["actions_taken"].score
