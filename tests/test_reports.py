@@ -125,11 +125,7 @@ def test_the_dossier_says_which_award_the_organisation_says_it_holds_and_where(t
     pages = {"news": ("Silver at last", "We are proud to be the first school in the city to achieve the Silver "
                                         "Award for the Cultural Cohesion Quality Mark (CCQM)."),
              "menu": ("Lunch menu", "Pasta bake on Monday, curry on Tuesday.")}
-    with open_store(settings.db_path) as store:
-        for native, (title, text) in pages.items():
-            store.save_item(Item(org_id="holder", source_id="holder/website/x", platform="website", kind="page",
-                                 native_id=native, url=f"https://holder.example/{native}", title=title, text=text,
-                                 published=NOW), NOW)
+    _store_pages(settings, pages)
     score(settings, settings.organisations, now=NOW)
     dossier = write_dossiers(settings, settings.organisations).parent / "holder.html"
     facts = html.fromstring(dossier.read_text(encoding="utf-8")).xpath('//dl[contains(@class, "facts")]')[0]
@@ -159,11 +155,7 @@ def test_each_citation_says_how_often_items_scored_like_it_were_evidence_in_test
                        "staff in anti-racism.",
              "coffee": "We held a coffee morning for parents on Friday.",
              "menu": "Pasta bake on Monday, curry on Tuesday."}
-    with open_store(settings.db_path) as store:
-        for native, text in pages.items():
-            store.save_item(Item(org_id="holder", source_id="holder/website/x", platform="website", kind="page",
-                                 native_id=native, url=f"https://holder.example/{native}", title=native, text=text,
-                                 published=NOW), NOW)
+    _store_pages(settings, {native: (native, text) for native, text in pages.items()})
     add_override(settings, "holder", "https://holder.example/menu", include="actions_taken", exclude=None,
                  note="the kitchen's Diwali menu, seen on the visit", by="AV")
     score(settings, settings.organisations, now=NOW)
@@ -187,11 +179,7 @@ def test_a_citation_read_as_off_the_scheme_s_topic_says_how_much_of_its_score_it
                        "staff in anti-racism.",
              "cup": "Our under-11 football team won the county cup this weekend. We launched a new breakfast club "
                     "and resurfaced the car park, and attendance rose to 96% this term, up from 94% last year."}
-    with open_store(settings.db_path) as store:
-        for native, text in pages.items():
-            store.save_item(Item(org_id="holder", source_id="holder/website/x", platform="website", kind="page",
-                                 native_id=native, url=f"https://holder.example/{native}", title=native, text=text,
-                                 published=NOW), NOW)
+    _store_pages(settings, {native: (native, text) for native, text in pages.items()})
     score(settings, settings.organisations, now=NOW)
     dossier = write_dossiers(settings, settings.organisations).parent / "holder.html"
     card = html.fromstring(dossier.read_text(encoding="utf-8")).xpath('//*[@id="criterion-actions_taken"]')[0]
@@ -268,3 +256,12 @@ def test_evidence_dated_before_registration_is_flagged_and_still_counted(tmp_pat
     cited = {li.xpath(".//strong")[0].text_content(): li.text_content() for li in card.xpath('.//ol[@class="cites"]/li')}
     assert "old" in cited and "before registration" in cited["old"]  # it still counts
     assert "before registration" not in cited.get("new", "")
+
+
+def _store_pages(settings, pages: dict[str, tuple[str, str]]) -> None:
+    """Store the holder's website pages, each (title, text) under its name, dated NOW."""
+    with open_store(settings.db_path) as store:
+        for native, (title, text) in pages.items():
+            store.save_item(Item(org_id="holder", source_id="holder/website/x", platform="website", kind="page",
+                                 native_id=native, url=f"https://holder.example/{native}", title=title, text=text,
+                                 published=NOW), NOW)
