@@ -11,7 +11,9 @@ A text is cut into sentences and read in windows of consecutive sentences (about
 the excerpts it learned from), so a long page is judged by its best passage, not diluted by its
 menus and footers. A criterion's score is its best window's probability, rescaled so that the
 model's decision threshold sits at 0.5; the explanation is that window and the terms that
-weighed most in it.
+weighed most in it. A second regression on the same features, when the artefact has one, reads
+whether a window is on the scheme's topic at all: one it reads as off the topic keeps only part of
+each criterion's probability (`TextModel.gate`), and the judgement says how much.
 """
 
 from __future__ import annotations
