@@ -8,7 +8,7 @@ for the batches labelled last (`--held-out`), scored by a model fitted on the ot
 nearest the set comes to text of themes never seen; the shipped classifier on any batch labelled
 after it was trained (its artefact lists the batches it read), the one figure no choice made on the
 set could have flattered; then Cohen's kappa and F1 between the first
-labels and an independent second labelling of 900 excerpts (`second_pass.jsonl`), then each
+labels and an independent second labelling of a sample (`second_pass.jsonl`), then each
 figure against its floor in `baseline.json` (a floor minus its noise margin is what
 `tests/test_score_eval.py` holds). With `--pin`, raises the floors to today's figures minus nothing
 (never lowers one unless `--allow-lower`). Ends with one line `score_eval: MACRO_F1`.

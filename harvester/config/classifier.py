@@ -20,7 +20,7 @@ from scoring import CRITERIA
 from scoring.learned import ModelError, TextModel, model_from_dict
 
 FILE = "classifier.json.gz"
-SHIPPED_SHA256 = "cdada85a3433ec2895d05728c42ef73fc700f62bb66eaecf108eea3c7ee9e79e"
+SHIPPED_SHA256 = "0166966121eda82669d1fa47ef512339b4658e691d79eb1a2cc7214745f5f94c"
 
 
 def packaged_classifier_path() -> Path:
