@@ -181,21 +181,28 @@ def index_row(org: OrgFacts, score: OrgScore | None, criteria: tuple[str, ...], 
     problems = tuple(f"{s.platform}: {s.last_error}" for s in sources if s.last_error)
     levels = tuple((c.label, c.level) for c in score.criteria) if score else tuple((c, "none") for c in criteria)
     strength = round(sum(c.score for c in score.criteria) / len(score.criteria), 4) if score and score.criteria else 0.0
+    claimed = score.claims[-1][0] if score and score.claims else None  # claims are lowest first
     return IndexRow(org_id=org.id, name=org.name, kind=org.kind, href=f"{org.id}.html" if score else "", levels=levels,
                     award=score.award.level if score else None, last_harvest=_stamp(last_harvest), items=items,
-                    problems=problems, strength=strength)
+                    problems=problems, strength=strength, claimed=claimed)
 
 
 AWARD_ORDER = ("gold", "silver", "bronze")
 
 
 def ranked(rows: list[IndexRow]) -> tuple[IndexRow, ...]:
-    """Readiest first: by recommended award, then by strength of evidence, then by name; so an
-    organisation that holds evidence for an award is never listed below one that is only starting."""
+    """Readiest first: by recommended award, then by the award it says it holds, then by strength of
+    evidence, then by name; so an organisation that holds evidence for an award is never listed below
+    one that is only starting, nor one that says it holds an award of the scheme (in words the rubric
+    reads as held: "we achieved the Silver", not "working towards") below one at the same
+    recommendation that says none. A holder's web presence is often thin (one news page); its claim
+    is what the scheme's own records can confirm."""
+    def order(level: str | None) -> int:
+        level = (level or "").lower()
+        return AWARD_ORDER.index(level) if level in AWARD_ORDER else len(AWARD_ORDER)
+
     def key(row: IndexRow):
-        award = (row.award or "").lower()
-        return (AWARD_ORDER.index(award) if award in AWARD_ORDER else len(AWARD_ORDER), -row.strength,
-                row.name.lower(), row.org_id)
+        return (order(row.award), order(row.claimed), -row.strength, row.name.lower(), row.org_id)
     return tuple(sorted(rows, key=key))
 
 

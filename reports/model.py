@@ -149,6 +149,7 @@ class IndexRow:
     items: int
     problems: tuple[str, ...]
     strength: float = 0.0  # the mean of its five criterion scores, 0..1: how much evidence, for ranking
+    claimed: str | None = None  # the highest award of the scheme it says it holds (a validator confirms it)
 
 
 @dataclass(frozen=True)

@@ -264,3 +264,43 @@ def _store_pages(settings, pages: dict[str, tuple[str, str]]) -> None:
             store.save_item(Item(org_id="holder", source_id="holder/website/x", platform="website", kind="page",
                                  native_id=native, url=f"https://holder.example/{native}", title=title, text=text,
                                  published=NOW), NOW)
+
+
+def test_an_organisation_that_says_it_holds_an_award_is_listed_above_one_only_starting(tmp_path):
+    """A holder's web presence is often one news page: too little for the machine to recommend an
+    award, so a starter with more pages would rank above it on evidence alone. Its claim, in words
+    the rubric reads as held, ranks it first among organisations at the same recommendation, and the
+    index says which award it says it holds, for a validator to confirm in the scheme's records."""
+    orgs = HOLDER + """
+[[organisation]]
+id = "starter"
+name = "Starter Primary"
+kind = "school"
+registered = 2026-09-01
+step = 1
+website = "https://starter.example/"
+"""
+    config = write_config(tmp_path / "config", organisations=orgs)
+    settings = load_settings(config, db=tmp_path / "db.duckdb", out=tmp_path / "out", env={})
+    pages = {"holder": {"news": "We are proud to be the first school in the city to achieve the Silver Award for the "
+                                "Cultural Cohesion Quality Mark (CCQM)."},
+             "starter": {"diwali": "We celebrated Diwali with dance workshops and a whole-school assembly, and trained "
+                                   "all staff in anti-racism.",
+                         "survey": "We asked 214 pupils about belonging: 68% said they feel their culture is "
+                                   "respected in school, up from 52% last year.",
+                         "plan": "Our equality objective for 2027 is to increase the number of books by Black and "
+                                 "Asian authors in our library to one in four."}}
+    with open_store(settings.db_path) as store:
+        for org, named in pages.items():
+            for native, text in named.items():
+                store.save_item(Item(org_id=org, source_id=f"{org}/website/x", platform="website", kind="page",
+                                     native_id=native, url=f"https://{org}.example/{native}", title=native, text=text,
+                                     published=None), NOW)
+    outcomes = {o.org.id: o.after for o in score(settings, settings.organisations, now=NOW)}
+    assert outcomes["holder"].award.level is None and outcomes["starter"].award.level is None
+    strength = {org: sum(c.score for c in s.criteria) for org, s in outcomes.items()}
+    assert strength["starter"] > strength["holder"]  # on evidence alone the starter would come first
+    index = write_dossiers(settings, settings.organisations)
+    rows = html.fromstring(index.read_text(encoding="utf-8")).xpath('//table[1]/tbody/tr')
+    assert [r.xpath(".//a")[0].text_content() for r in rows] == ["Holder Primary", "Starter Primary"]
+    assert "says it holds Silver" in rows[0].text_content() and "says it holds" not in rows[1].text_content()
