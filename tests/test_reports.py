@@ -170,22 +170,23 @@ def test_each_citation_says_how_often_items_scored_like_it_were_evidence_in_test
 
 
 def test_a_citation_read_as_off_the_scheme_s_topic_says_how_much_of_its_score_it_kept(tmp_path):
-    """Tree planting and recycling are told in the words of evidence; the classifier's topic gate
-    lowers such a passage's scores, and when one is still cited the dossier says so beside it, so a
+    """Football results and breakfast clubs are told in the words of evidence; the classifier's topic
+    gate lowers such a passage's scores, and when one is still cited the dossier says so beside it, so a
     validator knows why it ranks below the Diwali assembly."""
     config = write_config(tmp_path / "config", organisations=HOLDER)
     settings = load_settings(config, db=tmp_path / "db.duckdb", out=tmp_path / "out", env={})
     pages = {"diwali": "We celebrated Diwali with dance workshops and a whole-school assembly, and trained all "
                        "staff in anti-racism.",
-             "trees": "We planted 200 trees with pupils and launched a recycling scheme in every classroom this term."}
+             "cup": "Our under-11 football team won the county cup, and we launched a new breakfast club and trained "
+                    "all coaches."}
     _store_pages(settings, {native: (native, text) for native, text in pages.items()})
     score(settings, settings.organisations, now=NOW)
     dossier = write_dossiers(settings, settings.organisations).parent / "holder.html"
     card = html.fromstring(dossier.read_text(encoding="utf-8")).xpath('//*[@id="criterion-actions_taken"]')[0]
     said = {li.xpath(".//strong")[0].text_content(): li.xpath('.//span[contains(@class, "muted")]')[-1].text_content()
             for li in card.xpath('.//ol[@class="cites"]/li')}
-    assert set(said) == {"diwali", "trees"}, said
-    assert "Read as off the scheme's topic: it keeps" in said["trees"] and "% of its score" in said["trees"]
+    assert set(said) == {"diwali", "cup"}, said
+    assert "Read as off the scheme's topic: it keeps" in said["cup"] and "% of its score" in said["cup"]
     assert "off the scheme's topic" not in said["diwali"]
 
 

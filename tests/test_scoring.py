@@ -333,13 +333,14 @@ def test_a_page_is_read_with_the_very_features_the_classifier_was_trained_on():
 
 
 def test_text_off_the_scheme_s_topic_keeps_less_of_its_score_and_says_so(rubric):
-    """The topic gate: a passage the classifier reads as off the scheme's topic (tree planting,
-    recycling) keeps only part of each criterion's score, and its explanation says
+    """The topic gate: a passage the classifier reads as off the scheme's topic (a football
+    result, a breakfast club) keeps only part of each criterion's score, and its explanation says
     how much; a passage on the topic keeps all of it. Everyday site text in the words of doing and
     improving is the commonest false evidence a validator meets."""
     from scoring.learned import judge
 
-    off = "We planted 200 trees with pupils and launched a recycling scheme in every classroom this term."
+    off = ("Our under-11 football team won the county cup, and we launched a new breakfast club and trained all "
+           "coaches.")
     on = ("This year we held an assembly for Black History Month, our pupils visited the local mosque and "
           "gurdwara, and we translated our newsletters into Polish and Urdu for new families.")
     assert MODEL.gate > 0

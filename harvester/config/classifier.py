@@ -20,7 +20,7 @@ from scoring import CRITERIA
 from scoring.learned import ModelError, TextModel, model_from_dict
 
 FILE = "classifier.json.gz"
-SHIPPED_SHA256 = "0166966121eda82669d1fa47ef512339b4658e691d79eb1a2cc7214745f5f94c"
+SHIPPED_SHA256 = "aeeccc0bcce364808e53487ccd875868a1f9814d4f374330502bf119d4613d5a"
 
 
 def packaged_classifier_path() -> Path:
