@@ -254,7 +254,7 @@ def _award(criteria: tuple[CriterionScore, ...], steps: tuple[StepStatus, ...], 
         for lvl, count in rule.min_criteria_at:
             have = sum(1 for c in criteria if rank[c.level] >= rank[lvl])
             if have < count:
-                unmet.append(f"{have} criteria at {lvl} or above, {count} needed")
+                unmet.append(f"{have} {'criterion' if have == 1 else 'criteria'} at {lvl} or above, {count} needed")
         if months < rule.min_months:
             unmet.append(f"evidence spans {months} month{'s' if months != 1 else ''}, {rule.min_months} needed")
         if unmet:

@@ -307,7 +307,7 @@ def test_bronze_blocked_by_a_missing_step_and_too_few_criteria(rubric):
     assert scored.award.reasons == ("No award level is met yet.",)
     assert scored.award.blockers == (
         f"Bronze: steps {bronze.steps[-1]} not evidenced",
-        f"Bronze: 1 criteria at bronze or above, {need} needed",
+        f"Bronze: 1 criterion at bronze or above, {need} needed",  # one criterion, in the singular
     )
 
 
