@@ -19,7 +19,7 @@ from reports.model import (
 )
 from reports.snippet import highlight, safe_href
 from reports.timeline import build_timeline
-from scoring import Agreement, Classification, Evidence, OrgScore, Override
+from scoring import Agreement, Classification, Evidence, OrgScore, Override, SignalHit
 
 CITES_PER_CARD = 3
 ITEMS_NAMED = 3  # a step, or an award it says it holds, names its first few items, linked to their rows
@@ -117,15 +117,18 @@ def source_view(s: SourceFacts) -> SourceView:
                       status=status, problem=problem, refused=s.refused)
 
 
-def _weighed_most(cls: Classification | None, criterion: str) -> tuple[str, ...]:
+def _signals(cls: Classification | None, criterion: str) -> tuple[SignalHit, ...]:
     result = cls.criteria.get(criterion) if cls else None
-    return tuple(term for hit in result.signals for term in hit.terms) if result else ()
+    return result.signals if result else ()
+
+
+def _weighed_most(cls: Classification | None, criterion: str) -> tuple[str, ...]:
+    return tuple(term for hit in _signals(cls, criterion) for term in hit.terms)
 
 
 def _topic_share(cls: Classification | None, criterion: str) -> float:
     """What the classifier's topic gate left of the item's score for this criterion (1: all of it)."""
-    result = cls.criteria.get(criterion) if cls else None
-    return min((hit.topic for hit in result.signals), default=1.0) if result else 1.0
+    return min((hit.topic for hit in _signals(cls, criterion)), default=1.0)
 
 
 def dossier_page(org: OrgFacts, score: OrgScore, changes: list[str], items: list[StoredEvidence],
