@@ -20,7 +20,7 @@ from scoring import CRITERIA
 from scoring.learned import ModelError, TextModel, model_from_dict
 
 FILE = "classifier.json.gz"
-SHIPPED_SHA256 = "aeeccc0bcce364808e53487ccd875868a1f9814d4f374330502bf119d4613d5a"
+SHIPPED_SHA256 = "24de3bac6d64ca6044cb08e119676df160de24eb42c00f66c98949f8da229344"
 
 
 def packaged_classifier_path() -> Path:
