@@ -7,6 +7,7 @@ one-line error naming the file.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -54,6 +55,16 @@ class Rollup:
     max_month_bonus: float
     platform_bonus: float
     hub_factor: float = 1.0  # weight of a hub page (a news index, a home page) against its posts
+
+    @property
+    def undated_recency(self) -> float:
+        """The weight of evidence that gives no date of its own. Its age is unknown, so it is weighed
+        at the average weight of dated evidence over the ages where recency tells them apart (from
+        fresh down to the floor): the logarithmic mean of 1 and the floor, 0.72 for a floor of 0.5.
+        Most real pages carry no date: weighed at the floor, as if they were the oldest evidence,
+        they would hold real organisations below what the same words earn when dated."""
+        floor = self.recency_floor
+        return 1.0 if floor >= 1.0 else (1.0 - floor) / math.log(1.0 / floor)
 
 
 @dataclass(frozen=True)
@@ -274,6 +285,8 @@ def parse_rubric(data: dict[str, Any]) -> Rubric:
     )
     if rollup.evidence_scale <= 0 or rollup.recency_half_life_days <= 0:
         raise RubricError("rollup", "evidence_scale and recency_half_life_days must be positive")
+    if rollup.recency_floor <= 0:
+        raise RubricError("rollup.recency_floor", "must be above 0: evidence never loses all its weight")
 
     awards = []
     award_table = _get(data, "award", "", dict)

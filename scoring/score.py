@@ -88,7 +88,7 @@ def _best_per_key(entries: list[tuple], key) -> list[tuple]:
 def _recency(item: Evidence, rubric: Rubric, now: dt.datetime) -> float:
     when = item.when
     if when is None:
-        return rubric.rollup.recency_floor
+        return rubric.rollup.undated_recency
     age_days = max(0.0, (now - when).total_seconds() / 86400)
     decay = 0.5 ** (age_days / rubric.rollup.recency_half_life_days)
     return max(rubric.rollup.recency_floor, decay)
@@ -200,9 +200,13 @@ def _score_criterion(name: str, items: list[Evidence], classes: dict[str, Classi
                        f"({r.min_item_score:.2f})" + (" after validators' exclusions." if excluded else "."))
     else:
         strongest = ranked[0]
+        undated = sum(1 for _, i, _, _ in ranked if not i.when)
+        if not months:
+            when = ", undated," if len(ranked) == 1 else ", all undated,"
+        else:
+            when = f" across {len(months)} month{'s' if len(months) != 1 else ''}" + (f" ({undated} undated)" if undated else "")
         reasons.append(
-            f"{len(ranked)} distinct item{'s' if len(ranked) != 1 else ''} of evidence across "
-            f"{len(months)} month{'s' if len(months) != 1 else ''} "
+            f"{len(ranked)} distinct item{'s' if len(ranked) != 1 else ''} of evidence{when} "
             f"on {' and '.join(sorted(families))}; strongest scores "
             f"{classes[strongest[1].id].criteria[name].score if not strongest[3] else 1.0:.2f}"
             + (" (included by a validator)." if strongest[3] else "."))

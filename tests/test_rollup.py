@@ -55,7 +55,7 @@ def month(k: int) -> dt.datetime:
 def recency(rubric, when: dt.datetime | None) -> float:
     r = rubric.rollup
     if when is None:
-        return r.recency_floor
+        return r.undated_recency
     age_days = max(0.0, (NOW - when).total_seconds() / 86400)
     return max(r.recency_floor, 0.5 ** (age_days / r.recency_half_life_days))
 
@@ -73,12 +73,13 @@ def weight_for(rubric, score: float) -> float:
 
 
 def items_totalling(rubric, total: float, criterion: str, prefix: str = "x"):
-    """Equal items, fresh (recency 1) or undated (the floor), one month, one platform, whose decayed
+    """Equal items, fresh (recency 1), undated or old (the floor), one month, one platform, whose decayed
     sum is `total`: no bonus applies, so the roll-up is 1 - exp(-scale * total)."""
     r = rubric.rollup
     for n in range(1, 10):
         series = sum(r.repeat_decay ** k for k in range(n))
-        for rec, when in ((1.0, NOW), (r.recency_floor, None)):
+        old = NOW - dt.timedelta(days=4 * r.recency_half_life_days)  # held at the floor
+        for rec, when in ((1.0, NOW), (r.undated_recency, None), (r.recency_floor, old)):
             s = total / (rec * series)
             if r.min_item_score <= s <= 1.0:
                 return [(ev(f"{prefix}{k}", when=when), cls(rubric, {criterion: s})) for k in range(n)]
@@ -105,7 +106,27 @@ def test_recency_halves_weight_per_half_life_and_never_goes_below_the_floor(rubr
     assert alone(NOW - half_life / 2) == pytest.approx(max(r.recency_floor, 0.5 ** 0.5) * fresh, abs=1e-4)
     assert 0.5 ** 3 < r.recency_floor  # three half-lives would fall below the floor ...
     assert alone(NOW - 3 * half_life) == pytest.approx(r.recency_floor, abs=1e-4)  # ... which holds it
-    assert alone(None) == pytest.approx(r.recency_floor, abs=1e-4)  # undated evidence counts at the floor
+    # evidence with no date counts as much as dated evidence does on average, from fresh to the floor:
+    # neither the freshest nor the oldest
+    window = r.recency_half_life_days * math.log2(1 / r.recency_floor)
+    steps = 400
+    def weight(when):
+        return roll(rubric, [(ev("a", when=when), cls(rubric, {GOALS: 1.0}))]).criterion(GOALS).cited[0].contribution
+
+    average = sum(weight(NOW - dt.timedelta(days=window * (k + 0.5) / steps)) for k in range(steps)) / steps
+    assert alone(None) == pytest.approx(average, abs=1e-3)
+    assert r.recency_floor < alone(None) < fresh
+
+
+def test_the_reason_says_how_much_of_the_evidence_is_undated(rubric):
+    def first_reason(*whens):
+        entries = [(ev(f"i{k}", when=when), cls(rubric, {GOALS: 0.9})) for k, when in enumerate(whens)]
+        return roll(rubric, entries).criterion(GOALS).reasons[0]
+
+    assert first_reason(None).startswith("1 distinct item of evidence, undated, on website;")
+    assert first_reason(None, None).startswith("2 distinct items of evidence, all undated, on website;")
+    assert first_reason(month(0), month(2), None).startswith("3 distinct items of evidence across 2 months (1 undated) on")
+    assert first_reason(month(0), month(0)).startswith("2 distinct items of evidence across 1 month on")
 
 
 def test_recency_weights_the_criterion_score(rubric):

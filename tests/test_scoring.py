@@ -156,6 +156,12 @@ def test_rubric_errors_name_the_field():
         parse_rubric(data)
     assert err.value.field == "criteria.progress_shared"
 
+    data = tomllib.loads((PROJECT / "config" / "rubric.toml").read_text(encoding="utf-8"))
+    data["rollup"]["recency_floor"] = 0.0  # old evidence would count nothing, and undated evidence with it
+    with pytest.raises(RubricError) as err:
+        parse_rubric(data)
+    assert err.value.field == "rollup.recency_floor"
+
 
 def test_a_news_index_counts_less_than_the_posts_it_lists(rubric):
     teaser = "Latest: read our new equality objectives and the targets we have set ourselves for 2027 and beyond."
