@@ -210,6 +210,9 @@ def _score_criterion(name: str, items: list[Evidence], classes: dict[str, Classi
             f"on {' and '.join(sorted(families))}; strongest scores "
             f"{classes[strongest[1].id].criteria[name].score if not strongest[3] else 1.0:.2f}"
             + (" (included by a validator)." if strongest[3] else "."))
+        if undated:
+            reasons.append(f"An item with no date of its own counts at {r.undated_recency:.2f} of a fresh item's weight "
+                           "(the average weight of dated evidence), and for no month.")
         if month_bonus or platform_bonus:
             reasons.append(f"Spread bonus {month_bonus + platform_bonus:+.2f} "
                            f"(months {month_bonus:+.2f}, website and social {platform_bonus:+.2f}).")

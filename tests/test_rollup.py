@@ -127,6 +127,10 @@ def test_the_reason_says_how_much_of_the_evidence_is_undated(rubric):
     assert first_reason(None, None).startswith("2 distinct items of evidence, all undated, on website;")
     assert first_reason(month(0), month(2), None).startswith("3 distinct items of evidence across 2 months (1 undated) on")
     assert first_reason(month(0), month(0)).startswith("2 distinct items of evidence across 1 month on")
+    undated = roll(rubric, [(ev("u", when=None), cls(rubric, {GOALS: 0.9}))]).criterion(GOALS).reasons
+    assert f"counts at {rubric.rollup.undated_recency:.2f} of a fresh item's weight" in undated[1]
+    dated = roll(rubric, [(ev("d", when=NOW), cls(rubric, {GOALS: 0.9}))]).criterion(GOALS).reasons
+    assert not any("no date" in reason for reason in dated)
 
 
 def test_recency_weights_the_criterion_score(rubric):
