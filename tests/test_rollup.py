@@ -76,9 +76,9 @@ def items_totalling(rubric, total: float, criterion: str, prefix: str = "x"):
     """Equal items, fresh (recency 1), undated or old (the floor), one month, one platform, whose decayed
     sum is `total`: no bonus applies, so the roll-up is 1 - exp(-scale * total)."""
     r = rubric.rollup
+    old = NOW - dt.timedelta(days=4 * r.recency_half_life_days)  # held at the floor
     for n in range(1, 10):
         series = sum(r.repeat_decay ** k for k in range(n))
-        old = NOW - dt.timedelta(days=4 * r.recency_half_life_days)  # held at the floor
         for rec, when in ((1.0, NOW), (r.undated_recency, None), (r.recency_floor, old)):
             s = total / (rec * series)
             if r.min_item_score <= s <= 1.0:
