@@ -26,7 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harvester.app.train import bands, batch_of, cross_validate, held_out, load_set, prf, report_on, set_digest  # noqa: E402
+from harvester.app.train import (bands, batch_files, batch_of, cross_validate, held_out, labelled_order, load_set, prf,
+                                  report_on, set_digest)  # noqa: E402
 from harvester.config.classifier import load_classifier, packaged_classifier_path  # noqa: E402
 from scoring import CRITERIA  # noqa: E402
 from scoring.learned import judge  # noqa: E402
@@ -65,7 +66,7 @@ def agreement(excerpts) -> tuple[dict[str, dict[str, float]], int]:
     """Kappa and F1 between the first labels and the independent second pass, per criterion, and how
     many excerpts were labelled twice."""
     first = {}
-    for path in sorted((SET / "raw").glob("*.jsonl")):
+    for path in batch_files(SET):
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 r = json.loads(line)
@@ -112,7 +113,7 @@ def shipped_on_unseen(excerpts, threshold: float, path: Path | None = None) -> s
     read = artefact.get("trained_on", {}).get("batches")
     if read is None:
         return "the shipped classifier does not record the batches it was trained on"
-    later = sorted({batch_of(e) for e in excerpts} - set(read))
+    later = sorted({batch_of(e) for e in excerpts} - set(read), key=labelled_order)
     if not later:
         return f"the shipped classifier ({artefact['version']}) has read every batch; label new ones to measure it afresh"
     test = [e for e in excerpts if batch_of(e) in later]

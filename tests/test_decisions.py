@@ -14,6 +14,7 @@ import re
 import duckdb
 import pytest
 
+from harvester.app.train import batch_files
 from harvester.config.classifier import load_classifier, packaged_classifier_path
 from scoring import Override, agreement, decisions
 from scoring.learned import judge
@@ -26,7 +27,7 @@ AT = dt.datetime(2026, 11, 2, tzinfo=dt.timezone.utc)
 
 def small_set(folder):
     """Every eighth excerpt of the development set: enough to learn from in a second or two."""
-    lines = [line for path in sorted((SET / "raw").glob("*.jsonl"))
+    lines = [line for path in batch_files(SET)
              for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     (folder / "raw").mkdir(parents=True)
     (folder / "raw" / "part.jsonl").write_text("\n".join(lines[::8]) + "\n", encoding="utf-8")
@@ -136,7 +137,7 @@ def test_train_with_decisions_learns_them_and_scoring_uses_the_new_model(harvest
     assert json.loads(gzip.decompress(own.read_bytes()))["trained_on"]["decisions"] == 1
     before = judge(body, load_classifier(tmp_path / "plain.json.gz"))["goals_set"].score
     after = judge(body, load_classifier(own))["goals_set"].score
-    assert after < before - 0.05, (before, after)  # it learned that this passage sets no goal (one decision among ~1,400 excerpts)
+    assert after < before - 0.03, (before, after)  # it learned that this passage sets no goal (one decision among ~1,550 excerpts)
 
     again = cli(config, db, "train", "--decisions", "--data", str(data), "--out", str(tmp_path / "again.json.gz"))
     assert again.returncode == 0 and (tmp_path / "again.json.gz").read_bytes() == own.read_bytes()  # reproducible

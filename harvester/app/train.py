@@ -35,7 +35,7 @@ from scoring.learned import TextModel, judge, model_from_dict
 if TYPE_CHECKING:
     from harvester.config.settings import Settings
 
-MODEL_VERSION = "2026.12-18"
+MODEL_VERSION = "2026.12-19"
 WORD_MIN_DF, CHAR_MIN_DF, MAX_CHAR_TERMS = 2, 3, 60_000
 C_REGULARISATION = 2.0
 FOLDS = 5
@@ -87,9 +87,20 @@ def _key(text: str) -> str:
     return " ".join(re.sub(r"\W+", " ", text.lower()).split())
 
 
+def labelled_order(batch: str) -> list:
+    """A batch's place in the order of labelling: b9 before b10 before b100."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", batch)]
+
+
+def batch_files(folder: Path) -> list[Path]:
+    """The set's batch files in the order they were labelled, so the first of two repeated texts is
+    always the earlier batch's."""
+    return sorted((folder / "raw").glob("*.jsonl"), key=lambda p: labelled_order(p.stem))
+
+
 def load_set(folder: Path) -> list[Excerpt]:
     """The development set, checked line by line; exact repeats of a text count once."""
-    files = sorted((folder / "raw").glob("*.jsonl"))
+    files = batch_files(folder)
     if not files:
         raise UsageError(f"{folder / 'raw'}: no *.jsonl files: not a development set")
     seen: set[str] = set()
@@ -203,7 +214,7 @@ def fit(excerpts: list[Excerpt], threshold: float = 0.5, version: str = MODEL_VE
         gate = {"weights": [round(float(w), 5) for w in lr.coef_[0]], "bias": round(float(lr.intercept_[0]), 5),
                 "gate": TOPIC_GATE}
     trained_on = {"excerpts": len(excerpts), "sha256": set_digest(excerpts),
-                  "batches": sorted({batch_of(e) for e in excerpts if e.decided is None})}
+                  "batches": sorted({batch_of(e) for e in excerpts if e.decided is None}, key=labelled_order)}
     decided = sum(e.decided is not None for e in excerpts)
     if decided:
         trained_on["decisions"] = decided
