@@ -268,8 +268,9 @@ def _store_pages(settings, pages: dict[str, tuple[str, str]]) -> None:
 
 
 def test_an_organisation_that_says_it_holds_an_award_is_listed_above_one_only_starting(tmp_path):
-    """A holder's web presence is often one news page: too little for the machine to recommend an
-    award, so a starter with more pages would rank above it on evidence alone. Its claim, in words
+    """A holder's web presence is often one page that says no more than that it holds the award: too
+    little for the machine to recommend one, so a starter with more pages would rank above it on
+    evidence alone. Its claim, in words
     the rubric reads as held, ranks it first among organisations at the same recommendation, and the
     index says which award it says it holds, for a validator to confirm in the scheme's records."""
     orgs = HOLDER + """
@@ -283,8 +284,7 @@ website = "https://starter.example/"
 """
     config = write_config(tmp_path / "config", organisations=orgs)
     settings = load_settings(config, db=tmp_path / "db.duckdb", out=tmp_path / "out", env={})
-    pages = {"holder": {"news": "We are proud to be the first school in the city to achieve the Silver Award for the "
-                                "Cultural Cohesion Quality Mark (CCQM)."},
+    pages = {"holder": {"news": "We hold the Silver Award of the Cultural Cohesion Quality Mark (CCQM)."},
              "starter": {"diwali": "We celebrated Diwali with dance workshops and a whole-school assembly, and trained "
                                    "all staff in anti-racism.",
                          "survey": "We asked 214 pupils about belonging: 68% said they feel their culture is "
