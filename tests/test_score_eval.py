@@ -177,3 +177,24 @@ def test_an_excerpt_cannot_be_both_evidence_and_off_the_topic(tmp_path):
     with pytest.raises(InputError, match="off_topic") as caught:
         load_set(tmp_path)
     assert "b01.jsonl" in str(caught.value) and "2" in str(caught.value)
+
+
+def test_a_text_repeated_across_batches_keeps_the_earlier_batchs_labels(tmp_path):
+    """Batches are read in the order they were labelled (b9, b10, b100, then bx1), not as their names
+    sort as text (b10, b100, b9): a text labelled again later counts once, with its first labels."""
+    from harvester.app.train import load_set
+
+    (tmp_path / "raw").mkdir()
+    text = "We asked 120 pupils about belonging: 81% said they feel their culture is respected."
+    for batch, labels in (("b9", ["quiz_outcomes"]), ("b10", []), ("b100", ["actions_taken"])):
+        row = {"id": f"{batch}-001", "url": f"https://{batch}.example/", "org_kind": "school", "text": text,
+               "labels": labels, "evidence": {name: [text] for name in labels},
+               "negative": None if labels else "other"}
+        other = dict(row, id=f"{batch}-002", text=f"Page {batch} of the newsletter.", labels=[], evidence={},
+                     negative="noise")
+        (tmp_path / "raw" / f"{batch}.jsonl").write_text(json.dumps(row) + "\n" + json.dumps(other) + "\n",
+                                                         encoding="utf-8")
+    excerpts = load_set(tmp_path)
+    [repeated] = [e for e in excerpts if e.text == text]
+    assert repeated.id == "b9-001" and repeated.labels == {"quiz_outcomes"}
+    assert [e.id for e in excerpts] == ["b9-001", "b9-002", "b10-002", "b100-002"]
