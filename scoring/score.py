@@ -85,6 +85,11 @@ def _best_per_key(entries: list[tuple], key) -> list[tuple]:
     return list(best.values())
 
 
+def _counted(n: int, one: str, many: str | None = None) -> str:
+    """"1 month", "3 months", "1 criterion", "2 criteria": a count as a validator reads it."""
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
 def _recency(item: Evidence, rubric: Rubric, now: dt.datetime) -> float:
     when = item.when
     if when is None:
@@ -204,9 +209,9 @@ def _score_criterion(name: str, items: list[Evidence], classes: dict[str, Classi
         if not months:
             when = ", undated," if len(ranked) == 1 else ", all undated,"
         else:
-            when = f" across {len(months)} month{'s' if len(months) != 1 else ''}" + (f" ({undated} undated)" if undated else "")
+            when = f" across {_counted(len(months), 'month')}" + (f" ({undated} undated)" if undated else "")
         reasons.append(
-            f"{len(ranked)} distinct item{'s' if len(ranked) != 1 else ''} of evidence{when} "
+            f"{_counted(len(ranked), 'distinct item')} of evidence{when} "
             f"on {' and '.join(sorted(families))}; strongest scores "
             f"{classes[strongest[1].id].criteria[name].score if not strongest[3] else 1.0:.2f}"
             + (" (included by a validator)." if strongest[3] else "."))
@@ -223,7 +228,7 @@ def _score_criterion(name: str, items: list[Evidence], classes: dict[str, Classi
     else:
         reasons.append(f"Level {level}: the top level.")
     if excluded:
-        reasons.append(f"{len(excluded)} item{'s' if len(excluded) != 1 else ''} excluded by validators.")
+        reasons.append(f"{_counted(len(excluded), 'item')} excluded by validators.")
     return CriterionScore(criterion=name, label=rule.label, score=score, level=level,
                           reasons=tuple(reasons), cited=tuple(cited), excluded=tuple(excluded))
 
@@ -261,9 +266,9 @@ def _award(criteria: tuple[CriterionScore, ...], steps: tuple[StepStatus, ...], 
         for lvl, count in rule.min_criteria_at:
             have = sum(1 for c in criteria if rank[c.level] >= rank[lvl])
             if have < count:
-                unmet.append(f"{have} {'criterion' if have == 1 else 'criteria'} at {lvl} or above, {count} needed")
+                unmet.append(f"{_counted(have, 'criterion', 'criteria')} at {lvl} or above, {count} needed")
         if months < rule.min_months:
-            unmet.append(f"evidence spans {months} month{'s' if months != 1 else ''}, {rule.min_months} needed")
+            unmet.append(f"evidence spans {_counted(months, 'month')}, {rule.min_months} needed")
         if unmet:
             blockers = [f"{rule.level}: {u}" for u in unmet]
             break

@@ -270,9 +270,9 @@ def _store_pages(settings, pages: dict[str, tuple[str, str]]) -> None:
 def test_an_organisation_that_says_it_holds_an_award_is_listed_above_one_only_starting(tmp_path):
     """A holder's web presence is often one page that says no more than that it holds the award: too
     little for the machine to recommend one, so a starter with more pages would rank above it on
-    evidence alone. Its claim, in words
-    the rubric reads as held, ranks it first among organisations at the same recommendation, and the
-    index says which award it says it holds, for a validator to confirm in the scheme's records."""
+    evidence alone. Its claim, in words the rubric reads as held, ranks it first among organisations
+    at the same recommendation, and the index says which award it says it holds, for a validator to
+    confirm in the scheme's records."""
     orgs = HOLDER + """
 [[organisation]]
 id = "starter"
