@@ -80,23 +80,30 @@ def test_the_report_card_sets_each_standing_decision_against_the_score_the_valid
     assert card["progress_shared"].decided == 0
 
 
-def test_a_decision_teaches_the_passage_the_classifier_read_for_that_criterion_alone(model):
+def test_an_include_teaches_the_passage_read_for_it_and_an_exclude_every_passage(model):
     pytest.importorskip("sklearn", reason="the `train` extra (scikit-learn) is not installed")
-    from harvester.app.train import decision_excerpts
+    from harvester.app.train import decided_item, decision_excerpts
 
     body = ("Our staff survey in March found that 62% of colleagues felt able to speak up. "
             "We have since trained every line manager in inclusive recruitment. "
-            "Our objective for 2027 is to halve the gap in pay between ethnic groups. ") * 3
+            "Our objective for 2027 is to halve the gap in pay between ethnic groups. ") * 6
     excerpts = decision_excerpts("item-1", "https://example.org/news/", "school", body,
                                  {"goals_set": "exclude", "quiz_outcomes": "include"}, model)
     judged = judge(body, model)
-    assert {n for e in excerpts for n in e.decided} == {"goals_set", "quiz_outcomes"}
     for e in excerpts:
-        assert e.text in body and e.url == "https://example.org/news/"
+        assert e.text in body and e.url == "https://example.org/news/" and decided_item(e) == "decision-item-1"
         assert e.labels == e.decided & {"quiz_outcomes"}  # an exclude is a negative; nothing said of the rest
-        for name in e.decided:
-            start, end = judged[name].span
-            assert e.text == body[start:end]
+    cited = [e for e in excerpts if "quiz_outcomes" in e.decided]
+    start, end = judged["quiz_outcomes"].span
+    assert [e.text for e in cited] == [body[start:end]]  # the passage it read for the include, only
+    excluded = [e for e in excerpts if "goals_set" in e.decided]
+    assert len(excluded) > 1 and len({e.text for e in excluded}) == len(excluded)
+    covered = set()
+    for e in excluded:
+        start = int(e.id.rsplit("-", 1)[1])
+        assert body[start:start + len(e.text)] == e.text
+        covered.update(range(start, start + len(e.text)))
+    assert {i for i, ch in enumerate(body) if not ch.isspace()} <= covered  # no passage left to carry the item
 
 
 def test_the_development_sets_folds_stay_the_same_whatever_is_decided():
@@ -129,7 +136,7 @@ def test_train_with_decisions_learns_them_and_scoring_uses_the_new_model(harvest
 
     taught = cli(config, db, "train", "--decisions", "--data", str(data))
     assert taught.returncode == 0, taught.stderr
-    assert "1 passages of 1 items decided by validators" in taught.stderr
+    assert re.search(r"\b\d+ passages of 1 items decided by validators", taught.stderr)  # every passage: an exclude
     assert "of the validators' 1 decisions" in taught.stderr
     own = config / "classifier.json.gz"
     assert f"wrote {own}" in taught.stdout
@@ -137,7 +144,7 @@ def test_train_with_decisions_learns_them_and_scoring_uses_the_new_model(harvest
     assert json.loads(gzip.decompress(own.read_bytes()))["trained_on"]["decisions"] == 1
     before = judge(body, load_classifier(tmp_path / "plain.json.gz"))["goals_set"].score
     after = judge(body, load_classifier(own))["goals_set"].score
-    assert after < before - 0.03, (before, after)  # it learned that this passage sets no goal (one decision among ~1,600 excerpts)
+    assert before >= 0.5 > after, (before, after)  # one exclusion among ~1,800 excerpts: no goal read there now
 
     again = cli(config, db, "train", "--decisions", "--data", str(data), "--out", str(tmp_path / "again.json.gz"))
     assert again.returncode == 0 and (tmp_path / "again.json.gz").read_bytes() == own.read_bytes()  # reproducible

@@ -10,8 +10,9 @@ predictions. scikit-learn does the fitting (the `train` extra); features come fr
 `scoring.features`, the same code that scores, so training and scoring cannot drift apart.
 
 `ccqm train --decisions` also learns from the validators' include and exclude decisions stored in
-the database: each decided item gives the passage the classifier reads for the criterion decided,
-labelled for that criterion alone, so the model learns the council's judgement on the very
+the database (`decision_excerpts`: an include, the passage the classifier reads for the criterion;
+an exclude, every passage of the item; each labelled for the decided criteria alone and counting
+as DECISION_WEIGHT excerpts), so the model learns the council's judgement on the very
 organisations it scores.
 """
 
@@ -30,12 +31,12 @@ from typing import TYPE_CHECKING, Callable, Iterable
 from harvester.errors import InputError, UsageError
 from scoring import CRITERIA
 from scoring.features import terms
-from scoring.learned import TextModel, judge, model_from_dict
+from scoring.learned import TextModel, judge, model_from_dict, sentences, windows
 
 if TYPE_CHECKING:
     from harvester.config.settings import Settings
 
-MODEL_VERSION = "2026.12-23"
+MODEL_VERSION = "2026.12-24"
 WORD_MIN_DF, CHAR_MIN_DF, MAX_CHAR_TERMS = 2, 3, 60_000
 C_REGULARISATION = 2.0
 FOLDS = 5
@@ -52,6 +53,11 @@ TOPIC_GATE = 0.5
 # `off_topic`, are off it; "other" is either, so it teaches the topic nothing.
 ON_TOPIC_NEGATIVES = frozenset({"values", "statistics", "future_event", "boilerplate", "edi_other"})
 OFF_TOPIC_NEGATIVES = frozenset({"noise", "product"})
+# A validator's include or exclude counts as this many excerpts of the set: it is a validator's
+# reading of the scheme's own text, which the set (other organisations' text, labelled by
+# assistants) only stands in for. Measured by `bench/decisions_eval.py`: +0.013 and +0.008 (the
+# halves swapped) on the organisations still to come at 3, +0.009 and +0.006 at 1, no more at 5 or 10.
+DECISION_WEIGHT = 3.0
 
 
 @dataclass(frozen=True)
@@ -189,6 +195,14 @@ def tfidf_rows(counts: list[Counter], vocab: list[str], idf: list[float]):
     return vals, (rows_a, cols_a)
 
 
+def weights(excerpts: list[Excerpt], rows: list[int]) -> list[float] | None:
+    """Each row's weight in the fit: DECISION_WEIGHT for a validator's decision, 1 for the set's
+    excerpts; None (all equal) when no decision is among them, so the set alone fits as it always has."""
+    if not any(excerpts[i].decided is not None for i in rows):
+        return None
+    return [DECISION_WEIGHT if excerpts[i].decided is not None else 1.0 for i in rows]
+
+
 def fit(excerpts: list[Excerpt], threshold: float = 0.5, version: str = MODEL_VERSION,
         counts: list[Counter] | None = None) -> dict:
     """The artefact (as a dict) of a model fitted on `excerpts` (whose `terms` may be given)."""
@@ -203,19 +217,20 @@ def fit(excerpts: list[Excerpt], threshold: float = 0.5, version: str = MODEL_VE
         rows = [i for i, e in enumerate(excerpts) if e.knows(name)]
         y = [int(name in excerpts[i].labels) for i in rows]
         lr = LogisticRegression(C=C_REGULARISATION, class_weight="balanced", solver="liblinear", random_state=0)
-        lr.fit(x if len(rows) == len(excerpts) else x[rows], y)
+        lr.fit(x if len(rows) == len(excerpts) else x[rows], y, sample_weight=weights(excerpts, rows))
         criteria[name] = {"weights": [round(float(w), 5) for w in lr.coef_[0]],
                           "bias": round(float(lr.intercept_[0]), 5)}
     topic = [(i, e.on_topic) for i, e in enumerate(excerpts) if e.on_topic is not None]
     gate = None
     if len({on for _, on in topic}) == 2:  # the set says what is off the topic: learn it
         lr = LogisticRegression(C=C_REGULARISATION, class_weight="balanced", solver="liblinear", random_state=0)
-        lr.fit(x[[i for i, _ in topic]], [int(on) for _, on in topic])
+        rows = [i for i, _ in topic]
+        lr.fit(x[rows], [int(on) for _, on in topic], sample_weight=weights(excerpts, rows))
         gate = {"weights": [round(float(w), 5) for w in lr.coef_[0]], "bias": round(float(lr.intercept_[0]), 5),
                 "gate": TOPIC_GATE}
     trained_on = {"excerpts": len(excerpts), "sha256": set_digest(excerpts),
                   "batches": sorted({batch_of(e) for e in excerpts if e.decided is None}, key=labelled_order)}
-    decided = sum(e.decided is not None for e in excerpts)
+    decided = len({(decided_item(e), name) for e in excerpts for name in e.decided or ()})
     if decided:
         trained_on["decisions"] = decided
     return {"format": "ccqm-classifier", "v": 1, "version": version, "threshold": threshold,
@@ -336,17 +351,42 @@ def write_artefact(artefact: dict, path: Path) -> str:
 def decision_excerpts(item_id: str, url: str | None, org_kind: str, body: str, decided: dict[str, str],
                       model: TextModel) -> list[Excerpt]:
     """One item's standing decisions as training excerpts. A validator judges a whole item, but the
-    classifier learns from passages: each criterion decided gives the passage `model` reads for it
-    (the one it cited, or the nearest it came), labelled for that criterion alone, since the
-    decision says nothing of the others. Criteria read from the same passage share one excerpt."""
+    classifier learns from passages and scores an item by its best one. An include says some passage
+    evidences the criterion: the one `model` reads for it (the one it cited, or the nearest it came)
+    is labelled so. An exclude says none does: every passage the classifier reads is a negative for
+    it, or the next best passage, which shares most of its words, would carry the item again. Each
+    passage speaks only for the criteria decided on it; criteria of one passage share one excerpt."""
     judged = judge(body, model)
+    spans = sentences(body) or [(0, len(body))]
+    every = [(spans[first][0], spans[last][1]) for first, last in windows(spans)]
     by_span: dict[tuple[int, int], list[str]] = {}
     for name in CRITERIA:
-        if name in decided:
+        if decided.get(name) == "include":
             by_span.setdefault(judged[name].span, []).append(name)
+        elif decided.get(name) == "exclude":
+            for span in every:
+                by_span.setdefault(span, []).append(name)
     return [Excerpt(id=f"decision-{item_id}-{start}", url=url or item_id, org_kind=org_kind, text=body[start:end],
                     labels=frozenset(n for n in names if decided[n] == "include"), decided=frozenset(names))
             for (start, end), names in sorted(by_span.items()) if body[start:end].strip()]  # no words: nothing to learn
+
+
+def decided_item(excerpt: Excerpt) -> str:
+    """The item a validator's decision excerpt comes from (see `decision_excerpts`): an exclude gives
+    one excerpt for each of its passages."""
+    return excerpt.id.rsplit("-", 1)[0]
+
+
+def decisions_agreed(excerpts: list[Excerpt], held: list[dict], threshold: float) -> list[bool]:
+    """For each decision (one item, one criterion), whether the held-out scores agree with it: the
+    item counts for the criterion, as scoring counts it, when any of its decided passages reaches
+    the threshold."""
+    found: dict[tuple[str, str], list[bool]] = {}  # (item, criterion) -> [included, counted]
+    for e, h in zip(excerpts, held):
+        for name in e.decided or ():
+            said = found.setdefault((decided_item(e), name), [name in e.labels, False])
+            said[1] = said[1] or h[name] >= threshold
+    return [included == counted for included, counted in found.values()]
 
 
 def validators_decisions(settings: "Settings") -> list[Excerpt]:
@@ -378,14 +418,13 @@ def train(folder: Path, out: Path, progress: Callable[[str], None] = lambda m: N
     excerpts = load_set(folder)
     progress(f"{len(excerpts)} excerpts from {len({e.url for e in excerpts})} pages")
     if decided:
-        progress(f"and {len(decided)} passages of {len({e.url for e in decided})} items decided by validators")
+        items = len({decided_item(e) for e in decided})
+        progress(f"and {len(decided)} passages of {items} items decided by validators")
         excerpts += decided
     report, held = cross_validate(excerpts, progress)
     if decided:
-        judged = [(name in e.labels, h[name] >= report.threshold) for e, h in zip(excerpts, held)
-                  if e.decided is not None for name in e.decided]
-        progress(f"the cross-validated model agrees with {sum(a == b for a, b in judged)} of the validators' "
-                 f"{len(judged)} decisions")
+        judged = decisions_agreed(excerpts, held, report.threshold)
+        progress(f"the cross-validated model agrees with {sum(judged)} of the validators' {len(judged)} decisions")
     artefact = fit(excerpts, threshold=report.threshold)
     artefact["cv"] = {"macro_f1": report.macro_f1, "threshold": report.threshold, "per_criterion": report.per_criterion,
                       "bands": bands(excerpts, held)}
