@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.score_eval import HELD_OUT, batch_range  # noqa: E402
-from harvester.app.train import (Report, as_model, batch_of, decided_item, decision_excerpts, fit,  # noqa: E402
+from harvester.app.train import (Report, as_model, batch_of, decision_excerpts, decisions_in, fit,  # noqa: E402
                                  load_set, prf)
 from scoring import CRITERIA  # noqa: E402
 from scoring.learned import judge  # noqa: E402
@@ -59,12 +59,6 @@ def decisions(done, judged, packaged, include_from: float = 0.0) -> list:
     return out
 
 
-def count(passages, includes: bool = False) -> int:
-    """How many decisions (an item and a criterion) the training passages carry: an exclude gives
-    one passage for each of the item's passages."""
-    return len({(decided_item(d), n) for d in passages for n in (d.labels if includes else d.decided)})
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", default=HELD_OUT, help=f"the scheme's organisations [default: {HELD_OUT}]")
@@ -84,7 +78,8 @@ def main() -> None:
     packaged = as_model(fit(dev))
     judged = [judge(e.text, packaged) for e in done]
     decided = decisions(done, judged, packaged)
-    print(f"{count(decided)} decisions ({count(decided, includes=True)} includes, {len(decided)} passages) on "
+    said = decisions_in(decided)
+    print(f"{len(said)} decisions ({sum(said.values())} includes, {len(decided)} passages) on "
           f"{len({d.url for d in decided})} pages", flush=True)
 
     rows = [("packaged (development set only)", packaged),
@@ -103,7 +98,7 @@ def main() -> None:
     for low in (0.5, 0.4, 0.3):
         some = decisions(done, judged, packaged, include_from=low)
         gain = report(as_model(fit(dev + some)), to_come).macro_f1 - figures[0]
-        print(f"  {low:.2f}: {count(some)} decisions, {gain:+.3f} macro-F1"
+        print(f"  {low:.2f}: {len(decisions_in(some))} decisions, {gain:+.3f} macro-F1"
               + ("  (exclusions only)" if low == 0.5 else ""), flush=True)
     print(f"decisions_eval: {figures[1]:.4f}")
 

@@ -230,7 +230,7 @@ def fit(excerpts: list[Excerpt], threshold: float = 0.5, version: str = MODEL_VE
                 "gate": TOPIC_GATE}
     trained_on = {"excerpts": len(excerpts), "sha256": set_digest(excerpts),
                   "batches": sorted({batch_of(e) for e in excerpts if e.decided is None}, key=labelled_order)}
-    decided = len({(decided_item(e), name) for e in excerpts for name in e.decided or ()})
+    decided = len(decisions_in(excerpts))
     if decided:
         trained_on["decisions"] = decided
     return {"format": "ccqm-classifier", "v": 1, "version": version, "threshold": threshold,
@@ -377,16 +377,22 @@ def decided_item(excerpt: Excerpt) -> str:
     return excerpt.id.rsplit("-", 1)[0]
 
 
+def decisions_in(excerpts: Iterable[Excerpt]) -> dict[tuple[str, str], bool]:
+    """The validators' decisions the excerpts carry, one per item and criterion however many
+    passages teach it: (item, criterion) -> whether it is an include."""
+    return {(decided_item(e), name): name in e.labels for e in excerpts for name in e.decided or ()}
+
+
 def decisions_agreed(excerpts: list[Excerpt], held: list[dict], threshold: float) -> list[bool]:
     """For each decision (one item, one criterion), whether the held-out scores agree with it: the
     item counts for the criterion, as scoring counts it, when any of its decided passages reaches
     the threshold."""
-    found: dict[tuple[str, str], list[bool]] = {}  # (item, criterion) -> [included, counted]
+    counted: dict[tuple[str, str], bool] = {}
     for e, h in zip(excerpts, held):
         for name in e.decided or ():
-            said = found.setdefault((decided_item(e), name), [name in e.labels, False])
-            said[1] = said[1] or h[name] >= threshold
-    return [included == counted for included, counted in found.values()]
+            key = (decided_item(e), name)
+            counted[key] = counted.get(key, False) or h[name] >= threshold
+    return [included == counted[key] for key, included in decisions_in(excerpts).items()]
 
 
 def validators_decisions(settings: "Settings") -> list[Excerpt]:
