@@ -55,8 +55,9 @@ ON_TOPIC_NEGATIVES = frozenset({"values", "statistics", "future_event", "boilerp
 OFF_TOPIC_NEGATIVES = frozenset({"noise", "product"})
 # A validator's include or exclude counts as this many excerpts of the set: it is a validator's
 # reading of the scheme's own text, which the set (other organisations' text, labelled by
-# assistants) only stands in for. Measured by `bench/decisions_eval.py`: +0.013 and +0.008 (the
-# halves swapped) on the organisations still to come at 3, +0.009 and +0.006 at 1, no more at 5 or 10.
+# assistants) only stands in for. Measured by `bench/decisions_eval.py` on the organisations still
+# to come (the halves swapped second): +0.013 and +0.008 at 3 against +0.009 and +0.006 at 1, and
+# no more at 5 or 10, on the set of 2026.12-24; +0.016 and +0.005 against +0.013 and +0.002 on 2026.12-25's.
 DECISION_WEIGHT = 3.0
 
 
