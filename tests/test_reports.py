@@ -170,15 +170,15 @@ def test_each_citation_says_how_often_items_scored_like_it_were_evidence_in_test
 
 
 def test_a_citation_read_as_off_the_scheme_s_topic_says_how_much_of_its_score_it_kept(tmp_path):
-    """Football results and breakfast clubs are told in the words of evidence; the classifier's topic
+    """Sports days and breakfast clubs are told in the words of evidence; the classifier's topic
     gate lowers such a passage's scores, and when one is still cited the dossier says so beside it, so a
     validator knows why it ranks below the Diwali assembly."""
     config = write_config(tmp_path / "config", organisations=HOLDER)
     settings = load_settings(config, db=tmp_path / "db.duckdb", out=tmp_path / "out", env={})
     pages = {"diwali": "We celebrated Diwali with dance workshops and a whole-school assembly, and trained all "
                        "staff in anti-racism.",
-             "cup": "Our under-11 football team won the county cup, and we launched a new breakfast club and trained "
-                    "all coaches."}
+             "cup": "We held a whole-school sports day, launched a new breakfast club and trained all our staff in "
+                    "first aid."}
     _store_pages(settings, {native: (native, text) for native, text in pages.items()})
     score(settings, settings.organisations, now=NOW)
     dossier = write_dossiers(settings, settings.organisations).parent / "holder.html"
