@@ -159,6 +159,20 @@ def test_the_bands_of_score_say_how_often_a_score_so_high_was_evidence():
     assert found == {(0.5, 0.75): (0.5, 2), (0.75, 1.0): (0.5, 2)}
 
 
+def test_the_threshold_is_the_highest_line_within_the_noise_of_the_best():
+    """Lines whose cross-validated macro-F1 differ by less than the noise are a tie, and the higher
+    one wins (fewer false labels before a validator); a line clearly better wins outright."""
+    from harvester.app.train import THRESHOLD_NOISE, Report, chosen
+
+    def report(t: float, f1: float) -> Report:
+        return Report(threshold=t, per_criterion={"goals_set": {"f1": f1}}, excerpts=1, pages=1)
+
+    near = [report(0.45, 0.630), report(0.50, 0.641), report(0.55, 0.641 - THRESHOLD_NOISE / 2), report(0.60, 0.633)]
+    assert chosen(near).threshold == 0.55
+    clear = [report(0.45, 0.630), report(0.50, 0.641), report(0.55, 0.641 - 2 * THRESHOLD_NOISE)]
+    assert chosen(clear).threshold == 0.50
+
+
 def test_an_excerpt_cannot_be_both_evidence_and_off_the_topic(tmp_path):
     """`off_topic` marks text that evidences nothing because it is off the scheme's topic (it teaches
     the topic gate); on an excerpt with labels it is a labelling mistake, named with its line."""

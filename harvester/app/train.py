@@ -300,9 +300,14 @@ def cross_validate(excerpts: list[Excerpt], progress: Callable[[str], None] = la
                for name, pairs in known.items()}
         return Report(threshold=t, per_criterion=per, excerpts=len(excerpts), pages=len({e.url for e in excerpts}))
 
-    reports = [report_at(t) for t in THRESHOLDS]
+    return chosen([report_at(t) for t in THRESHOLDS]), held
+
+
+def chosen(reports: list[Report]) -> Report:
+    """The report at the highest threshold whose macro-F1 is within THRESHOLD_NOISE of the best: a
+    tie goes to the line that puts fewer false labels before a validator."""
     best = max(r.macro_f1 for r in reports)
-    return max((r for r in reports if r.macro_f1 >= best - THRESHOLD_NOISE), key=lambda r: r.threshold), held
+    return max((r for r in reports if r.macro_f1 >= best - THRESHOLD_NOISE), key=lambda r: r.threshold)
 
 
 def bands(excerpts: list[Excerpt], held: list[dict], step: float = 0.1) -> list[dict]:
