@@ -6,8 +6,8 @@ The development set (`fixtures/labelled/raw/*.jsonl`) is real text of UK organis
 hand (see its README). Excerpts repeated word for word across batches count once (the first
 wins). Folds are split by source page, never by excerpt, so no page is both learned from and
 judged. The decision threshold is the highest whose macro-F1 on the folds' held-out predictions
-is within THRESHOLD_NOISE of the best. scikit-learn does the fitting (the `train` extra); features come from
-`scoring.features`, the same code that scores, so training and scoring cannot drift apart.
+is within THRESHOLD_NOISE of the best. scikit-learn does the fitting (the `train` extra); features
+come from `scoring.features`, the same code that scores, so training and scoring cannot drift apart.
 
 `ccqm train --decisions` also learns from the validators' include and exclude decisions stored in
 the database (`decision_excerpts`: an include, the passage the classifier reads for the criterion;
