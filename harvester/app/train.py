@@ -36,7 +36,7 @@ from scoring.learned import TextModel, judge, model_from_dict, sentences, window
 if TYPE_CHECKING:
     from harvester.config.settings import Settings
 
-MODEL_VERSION = "2026.12-34"
+MODEL_VERSION = "2026.12-35"
 WORD_MIN_DF, CHAR_MIN_DF, MAX_CHAR_TERMS = 2, 3, 60_000
 C_REGULARISATION = 2.0
 FOLDS = 5

@@ -20,7 +20,7 @@ from scoring import CRITERIA
 from scoring.learned import ModelError, TextModel, model_from_dict
 
 FILE = "classifier.json.gz"
-SHIPPED_SHA256 = "ed7cb9eeb4dcc4b82c7740643c7a2e4f8591bf027cabce426831fcd7e2e8a161"
+SHIPPED_SHA256 = "eb830ac044a0833bae473b987476caa5546d2f565389922e64761488dc514bdc"
 
 
 def packaged_classifier_path() -> Path:
