@@ -58,7 +58,7 @@ def _assert_same_model(retrained: dict, shipped: dict) -> None:
         assert len(mine["weights"]) == len(theirs["weights"]) and drift <= WEIGHT_TOLERANCE, f"{name}: {stale}"
 
 
-def test_a_retrained_model_that_differs_beyond_rounding_is_stale():
+def test_a_retrained_model_that_differs_beyond_the_solvers_tolerance_is_stale():
     shipped = _read(PROJECT / "harvester" / "config" / "classifier.json.gz")
     nudged = json.loads(json.dumps(shipped))
     nudged["criteria"]["goals_set"]["weights"][0] += WEIGHT_TOLERANCE / 2
